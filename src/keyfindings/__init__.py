@@ -1,0 +1,99 @@
+"""keyfindings: grounded, validated key findings from research-paper abstracts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from keyfindings.cache import ResultCache
+from keyfindings.config import ModelConfig, make_backend
+from keyfindings.errors import (
+    AbstractError,
+    BackendConnectionError,
+    BackendError,
+    BackendTimeoutError,
+    ConfigError,
+    InputError,
+    KeyFindingsError,
+    LoaderError,
+    ModelFileError,
+    PromptError,
+    RateLimitedError,
+    RequestRejectedError,
+    RetriesExhaustedError,
+    ServerError,
+    TransientBackendError,
+    ValidationFailedError,
+)
+from keyfindings.loaders import iter_papers, load_papers
+from keyfindings.paper import Paper
+from keyfindings.prompts import load_prompt
+from keyfindings.retry import RetryPolicy
+from keyfindings.schema import SCHEMA_VERSION, Finding, Issue, KeyFindings, Result, StudyType, Usage
+from keyfindings.summarizer import Summarizer
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "AbstractError",
+    "BackendConnectionError",
+    "BackendError",
+    "BackendTimeoutError",
+    "ConfigError",
+    "Finding",
+    "InputError",
+    "Issue",
+    "KeyFindings",
+    "KeyFindingsError",
+    "LoaderError",
+    "ModelConfig",
+    "ModelFileError",
+    "Paper",
+    "PromptError",
+    "RateLimitedError",
+    "RequestRejectedError",
+    "Result",
+    "ResultCache",
+    "RetriesExhaustedError",
+    "RetryPolicy",
+    "ServerError",
+    "StudyType",
+    "Summarizer",
+    "TransientBackendError",
+    "Usage",
+    "ValidationFailedError",
+    "asummarize",
+    "iter_papers",
+    "load_papers",
+    "load_prompt",
+    "make_backend",
+    "summarize",
+]
+
+
+def _summarizer(
+    config: ModelConfig | None, prompt: str | None, kwargs: dict[str, Any]
+) -> Summarizer:
+    config = config or ModelConfig()
+    return Summarizer(make_backend(config), prompt=prompt or config.default_prompt(), **kwargs)
+
+
+def summarize(
+    paper: Paper | Mapping[str, Any],
+    *,
+    config: ModelConfig | None = None,
+    prompt: str | None = None,
+    **kwargs: Any,
+) -> Result:
+    """One-shot summary; for many papers build one ``Summarizer`` and reuse it."""
+    return _summarizer(config, prompt, kwargs).summarize(paper)
+
+
+async def asummarize(
+    paper: Paper | Mapping[str, Any],
+    *,
+    config: ModelConfig | None = None,
+    prompt: str | None = None,
+    **kwargs: Any,
+) -> Result:
+    """Async one-shot summary."""
+    return await _summarizer(config, prompt, kwargs).asummarize(paper)

@@ -1,0 +1,52 @@
+"""What every backend offers: chat messages and a JSON schema in, raw answer text out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from keyfindings.prompts import GenerationParams
+
+Messages = list[dict[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """One model answer, before any parsing; ``finish_reason`` "length" means cut off."""
+
+    text: str
+    finish_reason: str | None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    request_id: str | None = None
+
+
+class Backend(Protocol):
+    """A model to call. ``identity`` goes into the cache key and the result's provenance."""
+
+    name: str
+    model: str
+
+    def identity(self) -> dict[str, Any]:
+        """Everything about this model that changes its answers (never a secret)."""
+        ...
+
+    def digest(self) -> str | None:
+        """The weights' hash where known (local models), for provenance."""
+        ...
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
+        """Estimated USD cost, or None when the price is unknown."""
+        ...
+
+    def complete(
+        self, messages: Messages, schema: dict[str, Any], params: GenerationParams
+    ) -> Completion:
+        """One attempt; raises ``BackendError`` subclasses, never retries by itself."""
+        ...
+
+    async def acomplete(
+        self, messages: Messages, schema: dict[str, Any], params: GenerationParams
+    ) -> Completion:
+        """Async form of ``complete``."""
+        ...

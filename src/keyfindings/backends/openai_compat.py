@@ -1,0 +1,241 @@
+"""Any OpenAI-compatible server through the ``openai`` SDK: OpenAI, vLLM, llama.cpp, Ollama, LM Studio.
+
+Servers differ on ``response_format``: OpenAI and vLLM enforce ``json_schema``; llama-cpp-python's
+server rejects it but takes ``json_object`` with a ``schema``; others take only plain JSON mode.
+The backend walks down that ladder on a rejection and remembers, per server and model, the first
+mode that worked. Every answer is validated afterwards regardless.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+import time
+from typing import Any, ClassVar
+
+import httpx2
+import openai
+
+from keyfindings.backends.base import Completion, Messages
+from keyfindings.errors import (
+    BackendConnectionError,
+    BackendError,
+    BackendTimeoutError,
+    RateLimitedError,
+    RequestRejectedError,
+    ServerError,
+)
+from keyfindings.prompts import GenerationParams
+
+MODES = ("json_schema", "json_object_schema", "json_object", "none")
+# USD per million tokens (input, output), for estimates only.
+PRICES: dict[str, tuple[float, float]] = {
+    "gpt-4o-mini": (0.15, 0.60),
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4.1": (2.00, 8.00),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-4.1-nano": (0.10, 0.40),
+}
+_FORMAT_REJECTED = re.compile(r"response_format|json_schema|json_object|schema|'text'", re.I)
+
+
+def _retry_after(response: httpx2.Response | None) -> float | None:
+    if response is None:
+        return None
+    headers = response.headers
+    if "retry-after-ms" in headers:
+        try:
+            return float(headers["retry-after-ms"]) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def _response_format(mode: str, schema: dict[str, Any]) -> dict[str, Any] | None:
+    if mode == "json_schema":
+        return {
+            "type": "json_schema",
+            "json_schema": {"name": "key_findings", "strict": True, "schema": schema},
+        }
+    if mode == "json_object_schema":
+        return {"type": "json_object", "schema": schema}
+    if mode == "json_object":
+        return {"type": "json_object"}
+    return None
+
+
+class OpenAICompatBackend:
+    """Chat completions against ``base_url``; retries are left to ``RetryPolicy``."""
+
+    name = "openai"
+    _modes: ClassVar[dict[str, str]] = {}  # server+model -> first response_format mode that worked
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout: float = 120.0,
+        http_client: httpx2.Client | None = None,
+        async_http_client: httpx2.AsyncClient | None = None,
+    ) -> None:
+        self.model = model
+        self.base_url = (base_url or "https://api.openai.com/v1").rstrip("/")
+        # Local servers need no key, but the SDK insists on one.
+        self._api_key = api_key or "no-key-required"
+        self._timeout = timeout
+        self._http_client = http_client
+        self._async_http_client = async_http_client
+        self._client: openai.OpenAI | None = None
+        self._aclient: openai.AsyncOpenAI | None = None
+        self._bodies: dict[tuple[str, int, int], tuple[object, object, dict[str, Any]]] = {}
+
+    def __repr__(self) -> str:  # never shows the key
+        return f"OpenAICompatBackend(model={self.model!r}, base_url={self.base_url!r})"
+
+    def identity(self) -> dict[str, Any]:
+        """Server and model name: the same name on another server may be another model."""
+        return {"backend": self.name, "base_url": self.base_url, "model": self.model}
+
+    def digest(self) -> str | None:
+        """Remote weights are unknown."""
+        return None
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
+        """Estimate from ``PRICES``; None for models without a known price."""
+        price = PRICES.get(self.model)
+        if price is None:
+            return None
+        return (prompt_tokens * price[0] + completion_tokens * price[1]) / 1_000_000
+
+    @property
+    def client(self) -> openai.OpenAI:
+        """The SDK client, built on first use, with the SDK's own retries off."""
+        if self._client is None:
+            self._client = openai.OpenAI(
+                api_key=self._api_key,
+                base_url=self.base_url,
+                max_retries=0,
+                timeout=self._timeout,
+                http_client=self._http_client,
+            )
+        return self._client
+
+    @property
+    def aclient(self) -> openai.AsyncOpenAI:
+        """The async SDK client, built on first use."""
+        if self._aclient is None:
+            self._aclient = openai.AsyncOpenAI(
+                api_key=self._api_key,
+                base_url=self.base_url,
+                max_retries=0,
+                timeout=self._timeout,
+                http_client=self._async_http_client,
+            )
+        return self._aclient
+
+    @property
+    def mode(self) -> str:
+        """The response_format mode this server is known (or assumed) to accept."""
+        return self._modes.get(f"{self.base_url}|{self.model}", MODES[0])
+
+    def _body(self, mode: str, schema: dict[str, Any], params: GenerationParams) -> dict[str, Any]:
+        # Built once per (mode, schema) and reused: per-call schema conversion shows on 2 cores.
+        key = (mode, id(schema), id(params))
+        cached = self._bodies.get(key)
+        if cached is not None and cached[0] is schema and cached[1] is params:
+            return cached[2]
+        body: dict[str, Any] = {"model": self.model, **params.model_dump(exclude_none=True)}
+        response_format = _response_format(mode, schema)
+        if response_format is not None:
+            body["response_format"] = response_format
+        self._bodies[key] = (schema, params, body)
+        return body
+
+    def _error(self, exc: Exception) -> BackendError:
+        """Map an SDK exception to ours, with any secret scrubbed from the message."""
+        message = str(exc).replace(self._api_key, "***")
+        request_id = getattr(exc, "request_id", None)
+        if isinstance(exc, openai.APITimeoutError):
+            return BackendTimeoutError(f"{self.base_url}: timed out after {self._timeout:g}s")
+        if isinstance(exc, openai.APIConnectionError):
+            return BackendConnectionError(f"{self.base_url}: cannot connect ({message})")
+        if isinstance(exc, openai.APIStatusError):
+            status = exc.status_code
+            text = f"{self.base_url}: HTTP {status}: {message}"
+            if status == 429:
+                return RateLimitedError(
+                    text, retry_after=_retry_after(exc.response), request_id=request_id
+                )
+            if status in (408, 409) or status >= 500:
+                error = ServerError(text, status_code=status, request_id=request_id)
+                error.retry_after = _retry_after(exc.response)
+                return error
+            return RequestRejectedError(text, status_code=status, request_id=request_id)
+        return BackendError(f"{self.base_url}: {type(exc).__name__}: {message}")
+
+    def _fall_back(self, mode: str, error: BackendError) -> str | None:
+        """The next mode to try if ``error`` is a rejection of ``mode``'s response_format."""
+        rejected = isinstance(error, RequestRejectedError) and error.status_code in (400, 422)
+        if not rejected or not _FORMAT_REJECTED.search(str(error)) or mode == MODES[-1]:
+            return None
+        return MODES[MODES.index(mode) + 1]
+
+    def _completion(self, response: Any) -> Completion:
+        choice = response.choices[0] if response.choices else None
+        if choice is None:
+            raise ServerError(f"{self.base_url}: answer with no choices")
+        usage = response.usage
+        return Completion(
+            text=choice.message.content or "",
+            finish_reason=choice.finish_reason,
+            prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
+            completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
+            request_id=getattr(response, "_request_id", None),
+        )
+
+    def _next_mode(self, mode: str, exc: openai.OpenAIError) -> str:
+        """The mode to try after ``exc``; raises our error if it was not a format rejection."""
+        error = self._error(exc)
+        fallback = self._fall_back(mode, error)
+        if fallback is None:
+            raise error from None
+        return fallback
+
+    def complete(
+        self, messages: Messages, schema: dict[str, Any], params: GenerationParams
+    ) -> Completion:
+        """One request, walking down the response_format ladder if the server rejects a mode."""
+        mode = self.mode
+        create: Any = self.client.chat.completions.create
+        while True:
+            try:
+                response = create(messages=messages, **self._body(mode, schema, params))
+            except openai.OpenAIError as exc:
+                mode = self._next_mode(mode, exc)
+                continue
+            self._modes[f"{self.base_url}|{self.model}"] = mode
+            return self._completion(response)
+
+    async def acomplete(
+        self, messages: Messages, schema: dict[str, Any], params: GenerationParams
+    ) -> Completion:
+        """Async form of ``complete``."""
+        mode = self.mode
+        create: Any = self.aclient.chat.completions.create
+        while True:
+            try:
+                response = await create(messages=messages, **self._body(mode, schema, params))
+            except openai.OpenAIError as exc:
+                mode = self._next_mode(mode, exc)
+                continue
+            self._modes[f"{self.base_url}|{self.model}"] = mode
+            return self._completion(response)

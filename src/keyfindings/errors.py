@@ -1,0 +1,133 @@
+"""One error tree for everything keyfindings raises on purpose.
+
+Callers catch ``KeyFindingsError`` for "anything we anticipated"; anything else is a bug.
+
+    KeyFindingsError
+    ├── InputError                 the paper or the input file is unusable
+    │   ├── LoaderError            a file could not be read or parsed (names file and record)
+    │   └── AbstractError          empty, too short or too long an abstract
+    ├── PromptError                unknown prompt name/version, bad front matter, missing variable
+    ├── ConfigError                contradictory or missing settings (e.g. no model to call)
+    ├── ModelFileError             embedded model missing, incomplete or failing its sha256
+    ├── BackendError               the model could not be reached or answered with an error
+    │   ├── TransientBackendError  worth retrying: timeouts, refused connections, 408/409/429/5xx
+    │   │   ├── BackendTimeoutError
+    │   │   ├── BackendConnectionError
+    │   │   ├── RateLimitedError   carries ``retry_after`` when the server said
+    │   │   └── ServerError
+    │   ├── RetriesExhaustedError  the last transient error, after every attempt was spent
+    │   └── RequestRejectedError   400/401/403/404/422: retrying will not help
+    └── ValidationFailedError      the answer never passed the checks (carries issues, attempts,
+                                   the last raw answer and usage)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from keyfindings.schema import Issue, Usage
+
+
+class KeyFindingsError(Exception):
+    """Base of every error keyfindings raises on purpose."""
+
+
+class InputError(KeyFindingsError):
+    """The paper or input file cannot be summarised as given."""
+
+
+class LoaderError(InputError):
+    """A file or one of its records could not be read; the message names where."""
+
+
+class AbstractError(InputError):
+    """The abstract is empty, too short to summarise, or too long."""
+
+
+class PromptError(KeyFindingsError):
+    """A prompt file is missing, malformed, or rendered without a required variable."""
+
+
+class ConfigError(KeyFindingsError):
+    """Settings are missing or contradict each other."""
+
+
+class ModelFileError(KeyFindingsError):
+    """The embedded model's weights are missing, incomplete or corrupt."""
+
+
+class BackendError(KeyFindingsError):
+    """The model server or embedded model failed to give an answer."""
+
+    def __init__(
+        self, message: str, *, status_code: int | None = None, request_id: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.request_id = request_id
+
+
+class TransientBackendError(BackendError):
+    """A fault that may pass: the retry policy tries again."""
+
+    retry_after: float | None = None
+
+
+class BackendTimeoutError(TransientBackendError):
+    """The server did not answer within the timeout."""
+
+
+class BackendConnectionError(TransientBackendError):
+    """The server could not be reached (refused, reset, DNS)."""
+
+
+class RateLimitedError(TransientBackendError):
+    """HTTP 429; ``retry_after`` holds the server's Retry-After in seconds, if given."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        status_code: int | None = 429,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, status_code=status_code, request_id=request_id)
+        self.retry_after = retry_after
+
+
+class ServerError(TransientBackendError):
+    """HTTP 408/409/5xx."""
+
+
+class RetriesExhaustedError(BackendError):
+    """Every attempt failed with a transient error; ``last`` is the final one."""
+
+    def __init__(self, message: str, *, attempts: int, last: TransientBackendError) -> None:
+        super().__init__(message, status_code=last.status_code, request_id=last.request_id)
+        self.attempts = attempts
+        self.last = last
+
+
+class RequestRejectedError(BackendError):
+    """The server refused the request itself (bad request, auth, unknown model)."""
+
+
+class ValidationFailedError(KeyFindingsError):
+    """The model's answers failed the checks on every allowed attempt."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        issues: list[Issue],
+        attempts: int,
+        last_raw: str | None,
+        usage: Usage,
+    ) -> None:
+        super().__init__(message)
+        self.issues = issues
+        self.attempts = attempts
+        self.last_raw = last_raw
+        self.usage = usage

@@ -1,0 +1,61 @@
+"""Input files → papers. ``iter_papers`` streams, and reports a bad record without stopping."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from keyfindings.errors import InputError, LoaderError
+from keyfindings.loaders.pubmed_xml import iter_pubmed_xml
+from keyfindings.loaders.tabular import iter_csv, iter_json, iter_jsonl
+from keyfindings.paper import Paper
+
+__all__ = ["SUFFIXES", "iter_papers", "load_papers"]
+
+_Reader = Callable[[Path], Iterator[Paper | InputError]]
+SUFFIXES: dict[str, _Reader] = {
+    ".json": iter_json,
+    ".jsonl": iter_jsonl,
+    ".ndjson": iter_jsonl,
+    ".csv": iter_csv,
+    ".tsv": iter_csv,
+    ".xml": iter_pubmed_xml,
+}
+
+
+def _files(path: Path) -> Iterator[Path]:
+    if path.is_dir():
+        found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
+        if not found:
+            raise LoaderError(f"{path}: no input files ({', '.join(SUFFIXES)}) in this directory")
+        yield from found
+    elif path.is_file():
+        yield path
+    else:
+        raise LoaderError(f"{path}: no such file or directory")
+
+
+def iter_papers(path: str | Path) -> Iterator[Paper | InputError]:
+    """Every paper in a file or directory, or the error for each record that is not one.
+
+    A file that cannot be read at all raises ``LoaderError``; a bad record is yielded as its error
+    so that one broken line does not cost the rest of a batch.
+    """
+    for file in _files(Path(path)):
+        reader = SUFFIXES.get(file.suffix.lower())
+        if reader is None:
+            raise LoaderError(f"{file}: unknown input format (use {', '.join(SUFFIXES)})")
+        try:
+            yield from reader(file)
+        except OSError as exc:
+            raise LoaderError(f"{file}: cannot read ({exc.strerror or exc})") from None
+
+
+def load_papers(path: str | Path) -> list[Paper]:
+    """All papers in a file or directory; the first bad record raises its error."""
+    papers = []
+    for item in iter_papers(path):
+        if isinstance(item, InputError):
+            raise item
+        papers.append(item)
+    return papers

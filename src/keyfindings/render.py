@@ -1,0 +1,46 @@
+"""Results for people: Markdown with study type, sections and evidence sentence numbers."""
+
+from __future__ import annotations
+
+from keyfindings.paper import Paper
+from keyfindings.schema import SECTIONS, Result
+
+_TITLES = {
+    "methodology": "Methodology",
+    "results": "Results",
+    "significance": "Significance",
+    "limitations": "Limitations",
+}
+
+
+def to_markdown(result: Result, paper: Paper | None = None) -> str:
+    """A readable summary; a flagged result says so first, with its issues."""
+    lines = [f"# {paper.title}" if paper and paper.title else f"# {result.paper_id}", ""]
+    if result.status == "flagged":
+        lines += ["> **Flagged:** these findings did not pass every check; read with care.", ""]
+    findings = result.findings
+    if findings is not None:
+        lines += [f"**Study type:** {findings.study_type.value.replace('_', ' ')}", ""]
+        for name in SECTIONS:
+            items = findings.section(name)
+            if not items and name == "limitations":
+                continue
+            lines.append(f"## {_TITLES[name]}")
+            if not items:
+                lines.append("_Not reported in the abstract._")
+            for item in items:
+                cites = ", ".join(f"S{n}" for n in item.evidence) or "no supporting sentence"
+                lines.append(f"- {item.text} _[{cites}]_")
+            lines.append("")
+    errors = [i for i in result.issues if i.severity == "error"]
+    if errors:
+        lines += ["## Issues", *[f"- {i.code}: {i.message}" for i in errors], ""]
+    usage = result.usage
+    source = (
+        "cache" if result.cached else f"{usage.attempts} request(s), {result.latency_ms:.0f} ms"
+    )
+    lines.append(
+        f"_{result.prompt.ref} · {result.backend}:{result.model} · "
+        f"{usage.prompt_tokens}+{usage.completion_tokens} tokens · {source}_"
+    )
+    return "\n".join(lines).rstrip() + "\n"

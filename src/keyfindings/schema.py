@@ -1,0 +1,216 @@
+"""The output contract: ``KeyFindings`` inside a ``Result`` envelope, and the answer formats a
+model may be asked for.
+
+The stored schema is versioned (``SCHEMA_VERSION``) and hashed into the cache key, so changing it
+can never serve an old shape. A model never writes ``KeyFindings`` directly: it writes one of the
+``ANSWER_FORMATS``, which keyfindings converts, grounds and checks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import abstractmethod
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from keyfindings.sentences import split_sentences
+
+SCHEMA_VERSION = "1"
+SECTIONS = ("methodology", "results", "significance", "limitations")
+
+
+class StudyType(StrEnum):
+    """Closed set of study designs; "other" when none fits."""
+
+    RANDOMIZED_CONTROLLED_TRIAL = "randomized_controlled_trial"
+    COHORT = "cohort"
+    CASE_CONTROL = "case_control"
+    CROSS_SECTIONAL = "cross_sectional"
+    CASE_REPORT_OR_SERIES = "case_report_or_series"
+    SYSTEMATIC_REVIEW_OR_META_ANALYSIS = "systematic_review_or_meta_analysis"
+    NARRATIVE_REVIEW = "narrative_review"
+    ANIMAL = "animal"
+    IN_VITRO = "in_vitro"
+    COMPUTATIONAL_OR_MODELLING = "computational_or_modelling"
+    QUALITATIVE = "qualitative"
+    OTHER = "other"
+
+
+class Finding(BaseModel):
+    """One claim. ``evidence``: sentence numbers that support it, as computed by alignment;
+    ``cited``: what the model itself cited (a hint, checked against ``evidence``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str
+    evidence: list[int] = []
+    cited: list[int] = []
+
+
+class KeyFindings(BaseModel):
+    """The structured insight. An empty section means "not reported in the abstract"."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    study_type: StudyType
+    methodology: list[Finding]
+    results: list[Finding]
+    significance: list[Finding]
+    limitations: list[Finding] = []
+
+    def section(self, name: str) -> list[Finding]:
+        """The findings of one section by name (one of ``SECTIONS``)."""
+        findings: list[Finding] = getattr(self, name)
+        return findings
+
+
+class Issue(BaseModel):
+    """A problem a check found. Errors trigger a re-ask and, if they persist, a flagged result;
+    warnings are reported and do not."""
+
+    code: str
+    message: str
+    severity: Literal["error", "warning"] = "error"
+    section: str | None = None
+    index: int | None = None
+
+
+class Usage(BaseModel):
+    """Tokens of every answer and every request made: transient failures and re-asks included.
+
+    ``attempts`` counts requests sent (failed ones too); ``reasks`` the times the model was asked
+    again because its answer failed the checks.
+    """
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    attempts: int = 0
+    reasks: int = 0
+    cost_usd: float | None = None
+
+
+class PromptRef(BaseModel):
+    """Which prompt produced a result: ``name@version`` plus the file's sha256."""
+
+    name: str
+    version: int
+    sha256: str
+
+    @property
+    def ref(self) -> str:
+        """``name@vN``, the form used on the command line and in cache tags."""
+        return f"{self.name}@v{self.version}"
+
+
+class Result(BaseModel):
+    """The envelope every caller gets: findings plus provenance, status, issues and usage."""
+
+    paper_id: str
+    status: Literal["ok", "flagged"]
+    findings: KeyFindings | None
+    issues: list[Issue] = []
+    prompt: PromptRef
+    model: str
+    backend: str
+    model_digest: str | None = None
+    schema_version: str = SCHEMA_VERSION
+    usage: Usage = Field(default_factory=Usage)
+    latency_ms: float = 0.0
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    cached: bool = False
+
+
+# ---- answer formats: what a model is asked to write --------------------------------------------
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    @abstractmethod
+    def to_findings(self) -> KeyFindings:
+        """Convert to ``KeyFindings`` (evidence is computed later, by the checks)."""
+
+
+class CitedFinding(BaseModel):
+    """A finding as a capable model writes it: text plus the sentence numbers it cites."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str
+    evidence: list[int]
+
+
+class CitedAnswer(_Answer):
+    """For capable models: a list of short findings per section, each citing sentences."""
+
+    study_type: StudyType
+    methodology: list[CitedFinding]
+    results: list[CitedFinding]
+    significance: list[CitedFinding]
+    limitations: list[CitedFinding]
+
+    def to_findings(self) -> KeyFindings:
+        """Keep the model's citations as ``cited``; evidence is computed by alignment."""
+        sections = {
+            name: [Finding(text=f.text, cited=f.evidence) for f in getattr(self, name)]
+            for name in SECTIONS
+        }
+        return KeyFindings(study_type=self.study_type, **sections)
+
+
+class TextAnswer(_Answer):
+    """For small models, which cite badly: 1-3 plain sentences per section ("" if none)."""
+
+    study_type: StudyType
+    methodology: str
+    results: str
+    significance: str
+    limitations: str
+
+    def to_findings(self) -> KeyFindings:
+        """Each sentence of a section becomes one finding."""
+        sections = {
+            name: [Finding(text=s.text) for s in split_sentences(getattr(self, name))]
+            for name in SECTIONS
+        }
+        return KeyFindings(study_type=self.study_type, **sections)
+
+
+def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        if "$ref" in node:
+            return _inline_refs(defs[node["$ref"].rsplit("/", 1)[-1]], defs)
+        return {
+            k: _inline_refs(v, defs)
+            for k, v in node.items()
+            if k not in ("$defs", "title", "description")
+        }
+    if isinstance(node, list):
+        return [_inline_refs(v, defs) for v in node]
+    return node
+
+
+def strict_json_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """A self-contained JSON schema (no $ref, all fields required, no extra keys).
+
+    Inlined because llama.cpp's grammar converter and some servers handle $ref poorly.
+    """
+    schema = model.model_json_schema()
+    inlined: dict[str, Any] = _inline_refs(schema, schema.get("$defs", {}))
+    return inlined
+
+
+ANSWER_FORMATS: dict[str, type[_Answer]] = {
+    "cited_findings": CitedAnswer,
+    "text_sections": TextAnswer,
+}
+
+
+def schema_sha256() -> str:
+    """Hash of the stored output schema: part of every cache key."""
+    text = json.dumps(Result.model_json_schema(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -1,0 +1,279 @@
+"""The one path from a paper to a Result: render → cache → call → check → re-ask → Result.
+
+The button, batch runs and evals are all callers of ``Summarizer``; none has its own way to the
+model. The attempt loop is written once, as a generator that yields requests and receives answers,
+and driven by a sync and an async driver, so the two can never drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from keyfindings.backends.base import Backend, Completion, Messages
+from keyfindings.cache import ResultCache, cache_key
+from keyfindings.checks import CHECKS_VERSION, check_findings, errors_only
+from keyfindings.errors import ValidationFailedError
+from keyfindings.paper import Paper
+from keyfindings.prompts import GenerationParams, Prompt, load_prompt, paper_variables
+from keyfindings.retry import RetryPolicy
+from keyfindings.schema import (
+    ANSWER_FORMATS,
+    SCHEMA_VERSION,
+    Issue,
+    KeyFindings,
+    Result,
+    Usage,
+    schema_sha256,
+    strict_json_schema,
+)
+
+_FENCE = re.compile(r"\A\s*```(?:json)?\s*(.*?)\s*```\s*\Z", re.S)
+_RAW_ECHO_LIMIT = 6000
+_SCHEMA_SHA = schema_sha256()
+
+
+@dataclass
+class _Run:
+    """State of one summary: what was asked, what it cost, what went wrong last."""
+
+    paper: Paper
+    messages: Messages
+    usage: Usage = field(default_factory=Usage)
+    started: float = field(default_factory=time.perf_counter)
+
+
+def parse_answer(text: str, answer_type: type[Any]) -> tuple[KeyFindings | None, list[Issue]]:
+    """Raw model text → KeyFindings, or the issues that say exactly why not."""
+    fenced = _FENCE.match(text)
+    body = fenced.group(1) if fenced else text.strip()
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as exc:
+        return None, [
+            Issue(
+                code="invalid_json",
+                message=f"the answer is not valid JSON "
+                f"({exc.msg} at line {exc.lineno} column {exc.colno})",
+            )
+        ]
+    try:
+        answer = answer_type.model_validate(data)
+    except ValidationError as exc:
+        return None, [
+            Issue(code="schema", message=f"{'.'.join(map(str, e['loc'])) or 'answer'}: {e['msg']}")
+            for e in exc.errors()[:10]
+        ]
+    findings: KeyFindings = answer.to_findings()
+    return findings, []
+
+
+def reask_message(issues: list[Issue]) -> str:
+    """The follow-up that tells the model exactly what to fix."""
+    lines = "\n".join(f"- {issue.message}" for issue in issues)
+    return (
+        f"Your answer has these problems:\n{lines}\n"
+        "Fix them and reply with the corrected JSON object only, in the same shape."
+    )
+
+
+class Summarizer:
+    """Reusable summariser: one backend, one prompt version, one cache.
+
+    ``on_invalid="flag"`` returns a result with ``status="flagged"`` when the answer still fails
+    the checks after ``max_reasks`` re-asks; ``"raise"`` raises ``ValidationFailedError``.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        prompt: str | Prompt = "key_findings@v1",
+        cache: ResultCache | None = None,
+        use_cache: bool = True,
+        refresh: bool = False,
+        max_reasks: int = 2,
+        retry: RetryPolicy | None = None,
+        on_invalid: Literal["flag", "raise"] = "flag",
+        params: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.backend = backend
+        self.prompt = load_prompt(prompt) if isinstance(prompt, str) else prompt
+        self.params = (
+            self.prompt.meta.params.model_copy(update=dict(params))
+            if params
+            else self.prompt.meta.params
+        )
+        GenerationParams.model_validate(self.params.model_dump())
+        self.cache = (cache or ResultCache()) if use_cache else None
+        self.refresh = refresh
+        self.max_reasks = max_reasks
+        self.retry = retry or RetryPolicy()
+        self.on_invalid = on_invalid
+        self._answer_type = ANSWER_FORMATS[self.prompt.meta.answer_format]
+        self._schema = strict_json_schema(self._answer_type)
+
+    # ---- keys and cache -------------------------------------------------------------------------
+
+    def key_for(self, paper: Paper) -> str:
+        """Cache key: paper fields the prompt sees, prompt, model, params, schema, checks."""
+        return cache_key(
+            {
+                "paper": paper_variables(paper),
+                "prompt": self.prompt.ref.model_dump(),
+                "model": self.backend.identity(),
+                "params": self.params.model_dump(),
+                "schema": {
+                    "version": SCHEMA_VERSION,
+                    "sha256": _SCHEMA_SHA,
+                    "answer_format": self.prompt.meta.answer_format,
+                },
+                "checks": CHECKS_VERSION,
+            }
+        )
+
+    def cached(self, paper: Paper | Mapping[str, Any]) -> Result | None:
+        """The cached result for this paper under this configuration, if any."""
+        if self.cache is None:
+            return None
+        paper = _as_paper(paper)
+        return self.cache.get(self.key_for(paper))
+
+    # ---- the attempt loop -----------------------------------------------------------------------
+
+    def _session(self, run: _Run) -> Generator[Messages, Completion, Result]:
+        issues: list[Issue] = []
+        findings: KeyFindings | None = None
+        raw: str | None = None
+        for attempt in range(self.max_reasks + 1):
+            if attempt:
+                run.usage.reasks += 1
+            completion = yield run.messages
+            raw = completion.text
+            findings, issues = self._evaluate(run.paper, completion)
+            if not errors_only(issues):
+                return self._result(run, "ok", findings, issues)
+            run.messages = [
+                *run.messages,
+                {"role": "assistant", "content": raw[:_RAW_ECHO_LIMIT]},
+                {"role": "user", "content": reask_message(errors_only(issues))},
+            ]
+        if self.on_invalid == "raise":
+            raise ValidationFailedError(
+                f"{run.paper.id}: the answer failed the checks after {self.max_reasks + 1} "
+                f"attempts: {'; '.join(i.message for i in errors_only(issues)[:3])}",
+                issues=issues,
+                attempts=self.max_reasks + 1,
+                last_raw=raw,
+                usage=run.usage,
+            )
+        return self._result(run, "flagged", findings, issues)
+
+    def _evaluate(
+        self, paper: Paper, completion: Completion
+    ) -> tuple[KeyFindings | None, list[Issue]]:
+        findings, issues = parse_answer(completion.text, self._answer_type)
+        if completion.finish_reason == "length":
+            issues.insert(
+                0,
+                Issue(
+                    code="truncated",
+                    message=(
+                        "the answer was cut off at the token limit; answer more briefly "
+                        "(fewer, shorter findings)"
+                    ),
+                ),
+            )
+        if findings is not None:
+            issues.extend(check_findings(paper, findings))
+        return findings, issues
+
+    def _result(
+        self,
+        run: _Run,
+        status: Literal["ok", "flagged"],
+        findings: KeyFindings | None,
+        issues: list[Issue],
+    ) -> Result:
+        usage = run.usage
+        usage.cost_usd = self.backend.cost(usage.prompt_tokens, usage.completion_tokens)
+        return Result(
+            paper_id=run.paper.id,
+            status=status,
+            findings=findings,
+            issues=issues,
+            prompt=self.prompt.ref,
+            model=self.backend.model,
+            backend=self.backend.name,
+            model_digest=self.backend.digest(),
+            usage=usage,
+            latency_ms=round((time.perf_counter() - run.started) * 1000, 1),
+        )
+
+    def _count(self, run: _Run, completion: Completion) -> Completion:
+        run.usage.prompt_tokens += completion.prompt_tokens
+        run.usage.completion_tokens += completion.completion_tokens
+        return completion
+
+    # ---- drivers ----------------------------------------------------------------------------------
+
+    def _start(self, paper: Paper | Mapping[str, Any]) -> tuple[Paper, str, Result | None]:
+        paper = _as_paper(paper)
+        key = self.key_for(paper)
+        hit = self.cache.get(key) if self.cache is not None and not self.refresh else None
+        return paper, key, hit
+
+    def _finish(self, key: str, result: Result) -> Result:
+        if self.cache is not None:
+            self.cache.put(key, result)
+        return result
+
+    def summarize(self, paper: Paper | Mapping[str, Any]) -> Result:
+        """Key findings for one paper: from the cache, or from the model and checked."""
+        paper, key, hit = self._start(paper)
+        if hit is not None:
+            return hit
+        run = _Run(paper, self.prompt.render(paper))
+        session = self._session(run)
+
+        def attempt(messages: Messages) -> Completion:
+            run.usage.attempts += 1
+            return self._count(run, self.backend.complete(messages, self._schema, self.params))
+
+        try:
+            messages = next(session)
+            while True:
+                messages = session.send(self.retry.call(partial(attempt, messages)))
+        except StopIteration as done:
+            return self._finish(key, done.value)
+
+    async def asummarize(self, paper: Paper | Mapping[str, Any]) -> Result:
+        """Async form of ``summarize`` (uses the backend's async client)."""
+        paper, key, hit = self._start(paper)
+        if hit is not None:
+            return hit
+        run = _Run(paper, self.prompt.render(paper))
+        session = self._session(run)
+
+        async def attempt(messages: Messages) -> Completion:
+            run.usage.attempts += 1
+            completion = await self.backend.acomplete(messages, self._schema, self.params)
+            return self._count(run, completion)
+
+        try:
+            messages = next(session)
+            while True:
+                messages = session.send(await self.retry.acall(partial(attempt, messages)))
+        except StopIteration as done:
+            return self._finish(key, done.value)
+
+
+def _as_paper(paper: Paper | Mapping[str, Any]) -> Paper:
+    return paper if isinstance(paper, Paper) else Paper.from_dict(paper)

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from keyfindings import Paper, ResultCache, RetryPolicy, Summarizer
+from keyfindings.backends.openai_compat import OpenAICompatBackend
+from tests.scripted_server import ScriptedServer
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "pubmedqa_dev.jsonl"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test touches the user's cache or picks up a real API key or server."""
+    monkeypatch.setenv("KEYFINDINGS_CACHE_DIR", str(tmp_path / "cache"))
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "KEYFINDINGS_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    OpenAICompatBackend._modes.clear()
+
+
+@pytest.fixture
+def rct() -> Paper:
+    return Paper.model_validate(json.loads((FIXTURES / "rct.json").read_text()))
+
+
+@pytest.fixture
+def review() -> Paper:
+    return Paper.model_validate(json.loads((FIXTURES / "review.json").read_text()))
+
+
+@pytest.fixture
+def server() -> Iterator[ScriptedServer]:
+    srv = ScriptedServer().start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> ResultCache:
+    return ResultCache(tmp_path / "results")
+
+
+FAST_RETRY = RetryPolicy(attempts=3, initial_wait=0.01, max_wait=0.05, max_retry_after=2.0)
+
+
+@pytest.fixture
+def make_summarizer(server: ScriptedServer, cache: ResultCache) -> Any:
+    def make(**kwargs: Any) -> Summarizer:
+        timeout = kwargs.pop("timeout", 5.0)
+        backend = OpenAICompatBackend("test-model", base_url=server.base_url,
+                                      api_key="sk-secret-test-key", timeout=timeout)
+        kwargs.setdefault("cache", cache)
+        kwargs.setdefault("retry", FAST_RETRY)
+        return Summarizer(backend, **kwargs)
+
+    return make
+
+
+def rct_answer(**changes: Any) -> dict[str, Any]:
+    """A correct, grounded answer for the RCT fixture in the cited-findings format."""
+    answer: dict[str, Any] = {
+        "study_type": "randomized_controlled_trial",
+        "methodology": [
+            {"text": "Double-blind, placebo-controlled randomised trial in 24 primary schools.",
+             "evidence": [3]},
+            {"text": "1,248 children aged 6 to 11 years were randomly assigned to 1,000 IU of "
+                     "vitamin D3 daily or placebo from October to March.", "evidence": [4]},
+        ],
+        "results": [
+            {"text": "Infections occurred in 187 children (30.0%) with vitamin D and 241 children "
+                     "(38.6%) with placebo (risk ratio 0.78; 95% CI 0.66-0.91; p = 0.002).",
+             "evidence": [6]},
+            {"text": "School absence fell by 1.4 days per child.", "evidence": [7]},
+        ],
+        "significance": [
+            {"text": "Daily vitamin D3 supplementation reduced laboratory-confirmed respiratory "
+                     "infections in schoolchildren during winter.", "evidence": [9]},
+        ],
+        "limitations": [
+            {"text": "The effect was modest and may not extend to children with adequate "
+                     "baseline vitamin D levels.", "evidence": [10]},
+        ],
+    }
+    answer.update(changes)
+    return answer
