@@ -53,8 +53,9 @@ FAST_RETRY = RetryPolicy(attempts=3, initial_wait=0.01, max_wait=0.05, max_retry
 def make_summarizer(server: ScriptedServer, cache: ResultCache) -> Any:
     def make(**kwargs: Any) -> Summarizer:
         timeout = kwargs.pop("timeout", 5.0)
-        backend = OpenAICompatBackend("test-model", base_url=server.base_url,
-                                      api_key="sk-secret-test-key", timeout=timeout)
+        backend = OpenAICompatBackend(
+            "test-model", base_url=server.base_url, api_key="sk-secret-test-key", timeout=timeout
+        )
         kwargs.setdefault("cache", cache)
         kwargs.setdefault("retry", FAST_RETRY)
         return Summarizer(backend, **kwargs)
@@ -67,24 +68,37 @@ def rct_answer(**changes: Any) -> dict[str, Any]:
     answer: dict[str, Any] = {
         "study_type": "randomized_controlled_trial",
         "methodology": [
-            {"text": "Double-blind, placebo-controlled randomised trial in 24 primary schools.",
-             "evidence": [3]},
-            {"text": "1,248 children aged 6 to 11 years were randomly assigned to 1,000 IU of "
-                     "vitamin D3 daily or placebo from October to March.", "evidence": [4]},
+            {
+                "text": "Double-blind, placebo-controlled randomised trial in 24 primary schools.",
+                "evidence": [3],
+            },
+            {
+                "text": "1,248 children aged 6 to 11 years were randomly assigned to 1,000 IU of "
+                "vitamin D3 daily or placebo from October to March.",
+                "evidence": [4],
+            },
         ],
         "results": [
-            {"text": "Infections occurred in 187 children (30.0%) with vitamin D and 241 children "
-                     "(38.6%) with placebo (risk ratio 0.78; 95% CI 0.66-0.91; p = 0.002).",
-             "evidence": [6]},
+            {
+                "text": "Infections occurred in 187 children (30.0%) with vitamin D and "
+                "241 children (38.6%) with placebo (risk ratio 0.78; 95% CI 0.66-0.91; p = 0.002).",
+                "evidence": [6],
+            },
             {"text": "School absence fell by 1.4 days per child.", "evidence": [7]},
         ],
         "significance": [
-            {"text": "Daily vitamin D3 supplementation reduced laboratory-confirmed respiratory "
-                     "infections in schoolchildren during winter.", "evidence": [9]},
+            {
+                "text": "Daily vitamin D3 supplementation reduced laboratory-confirmed respiratory "
+                "infections in schoolchildren during winter.",
+                "evidence": [9],
+            },
         ],
         "limitations": [
-            {"text": "The effect was modest and may not extend to children with adequate "
-                     "baseline vitamin D levels.", "evidence": [10]},
+            {
+                "text": "The effect was modest and may not extend to children with adequate "
+                "baseline vitamin D levels.",
+                "evidence": [10],
+            },
         ],
     }
     answer.update(changes)

@@ -24,22 +24,41 @@ class Reply:
     delay: float = 0.0
 
 
-def chat(content: str | dict[str, Any], *, finish_reason: str = "stop", prompt_tokens: int = 120,
-         completion_tokens: int = 60) -> Reply:
+def chat(
+    content: str | dict[str, Any],
+    *,
+    finish_reason: str = "stop",
+    prompt_tokens: int = 120,
+    completion_tokens: int = 60,
+) -> Reply:
     """A chat.completions answer whose message content is ``content`` (dicts are JSON-encoded)."""
     text = content if isinstance(content, str) else json.dumps(content)
-    return Reply(body={
-        "id": "chatcmpl-test", "object": "chat.completion", "created": 0, "model": "scripted",
-        "choices": [{"index": 0, "finish_reason": finish_reason,
-                     "message": {"role": "assistant", "content": text}}],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                  "total_tokens": prompt_tokens + completion_tokens},
-    })
+    return Reply(
+        body={
+            "id": "chatcmpl-test",
+            "object": "chat.completion",
+            "created": 0,
+            "model": "scripted",
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": finish_reason,
+                    "message": {"role": "assistant", "content": text},
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
+    )
 
 
 def error(status: int, message: str = "scripted error", **headers: str) -> Reply:
-    return Reply(status=status, body={"error": {"message": message, "type": "test"}},
-                 headers=headers)
+    return Reply(
+        status=status, body={"error": {"message": message, "type": "test"}}, headers=headers
+    )
 
 
 class ScriptedServer:
@@ -62,7 +81,7 @@ class ScriptedServer:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
-                reply = server._next(body, dict(self.headers))
+                reply = server._next(body, {k.lower(): v for k, v in self.headers.items()})
                 if reply.delay:
                     time.sleep(reply.delay)
                 payload = json.dumps(reply.body).encode()

@@ -5,8 +5,12 @@ from keyfindings.checks import align, check_findings, content_words, errors_only
 
 
 def findings(**sections: list[Finding]) -> KeyFindings:
-    base: dict[str, list[Finding]] = {"methodology": [], "results": [], "significance": [],
-                                      "limitations": []}
+    base: dict[str, list[Finding]] = {
+        "methodology": [],
+        "results": [],
+        "significance": [],
+        "limitations": [],
+    }
     base.update(sections)
     return KeyFindings(study_type=StudyType.RANDOMIZED_CONTROLLED_TRIAL, **base)
 
@@ -19,17 +23,20 @@ def test_alignment_finds_the_supporting_sentence(rct: Paper) -> None:
     words = [content_words(s.text) for s in rct.sentences]
     result = align("Hypercalcaemia was not observed in any child.", words)
     assert result.evidence == [8] and result.coverage >= 0.5
-    two = align("The trial ran in 24 primary schools and infections occurred in 187 children.",
-                words)
+    two = align(
+        "The trial ran in 24 primary schools and infections occurred in 187 children.", words
+    )
     assert set(two.evidence) == {3, 6}
 
 
 def test_grounded_answer_passes_and_gets_evidence(rct: Paper) -> None:
     kf = findings(
         methodology=[Finding(text="A double-blind randomised trial in 24 primary schools.")],
-        results=[Finding(text="Infections: 187 children (30.0%) vs 241 (38.6%); p = 0.002.",
-                         cited=[6])],
-        significance=[Finding(text="Vitamin D3 reduced respiratory infections in winter.")])
+        results=[
+            Finding(text="Infections: 187 children (30.0%) vs 241 (38.6%); p = 0.002.", cited=[6])
+        ],
+        significance=[Finding(text="Vitamin D3 reduced respiratory infections in winter.")],
+    )
     issues = check_findings(rct, kf)
     assert errors_only(issues) == [], issues
     assert kf.methodology[0].evidence == [3]
@@ -37,10 +44,20 @@ def test_grounded_answer_passes_and_gets_evidence(rct: Paper) -> None:
 
 
 def test_invented_claim_is_ungrounded(review: Paper) -> None:
-    kf = findings(methodology=[Finding(text="Researchers enrolled adult outpatients from clinics "
-                                            "across Europe in a longitudinal registry.")],
-                  significance=[Finding(text="Intervention trials are needed before probiotics "
-                                             "can be recommended for depression.")])
+    kf = findings(
+        methodology=[
+            Finding(
+                text="Researchers enrolled adult outpatients from clinics "
+                "across Europe in a longitudinal registry."
+            )
+        ],
+        significance=[
+            Finding(
+                text="Intervention trials are needed before probiotics "
+                "can be recommended for depression."
+            )
+        ],
+    )
     issues = errors_only(check_findings(review, kf))
     assert codes(issues) == ["ungrounded"]
     assert issues[0].section == "methodology"
@@ -50,7 +67,8 @@ def test_unsupported_number_is_an_error(rct: Paper) -> None:
     kf = findings(
         methodology=[Finding(text="A randomised trial of 1,300 children in 24 primary schools.")],
         results=[Finding(text="Infections occurred in 187 children (30.0%).")],
-        significance=[Finding(text="Vitamin D3 reduced respiratory infections in winter.")])
+        significance=[Finding(text="Vitamin D3 reduced respiratory infections in winter.")],
+    )
     issues = errors_only(check_findings(rct, kf))
     assert codes(issues) == ["unsupported_number"]
     assert "1300" in issues[0].message
@@ -60,7 +78,8 @@ def test_citations_checked_against_alignment(rct: Paper) -> None:
     kf = findings(
         methodology=[Finding(text="A randomised trial in 24 primary schools.", cited=[99])],
         results=[Finding(text="Hypercalcaemia was not observed.", cited=[1])],
-        significance=[Finding(text="Vitamin D3 reduced respiratory infections in winter.")])
+        significance=[Finding(text="Vitamin D3 reduced respiratory infections in winter.")],
+    )
     issues = check_findings(rct, kf)
     assert codes(errors_only(issues)) == ["bad_citation"]
     mismatch = [i for i in issues if i.code == "citation_mismatch"]
@@ -68,22 +87,31 @@ def test_citations_checked_against_alignment(rct: Paper) -> None:
 
 
 def test_empty_section_the_abstract_covers(rct: Paper) -> None:
-    kf = findings(methodology=[Finding(text="A randomised trial in 24 primary schools.")],
-                  significance=[Finding(text="Vitamin D3 reduced respiratory infections.")])
+    kf = findings(
+        methodology=[Finding(text="A randomised trial in 24 primary schools.")],
+        significance=[Finding(text="Vitamin D3 reduced respiratory infections.")],
+    )
     assert codes(errors_only(check_findings(rct, kf))) == ["empty_section"]
 
 
 def test_empty_results_are_fine_for_a_review(review: Paper) -> None:
-    kf = findings(methodology=[Finding(text="This review summarises evidence linking the gut "
-                                            "microbiota to depression.")])
+    kf = findings(
+        methodology=[
+            Finding(
+                text="This review summarises evidence linking the gut microbiota to depression."
+            )
+        ]
+    )
     assert errors_only(check_findings(review, kf)) == []
 
 
 def test_lengths(rct: Paper) -> None:
     long_text = " ".join(["vitamin D reduced infections in schoolchildren"] * 12)
-    kf = findings(methodology=[Finding(text="Trial.")],
-                  significance=[Finding(text=long_text)],
-                  results=[Finding(text="Hypercalcaemia was not observed.")])
+    kf = findings(
+        methodology=[Finding(text="Trial.")],
+        significance=[Finding(text=long_text)],
+        results=[Finding(text="Hypercalcaemia was not observed.")],
+    )
     assert set(codes(errors_only(check_findings(rct, kf)))) == {"too_short", "too_long"}
 
 

@@ -36,7 +36,8 @@ def test_pubmed_xml_markup_in_title_and_abstract() -> None:
     assert "hypoxia (<1% O2) for 48 h" in paper.abstract
     assert "106" not in paper.numbers
     assert [s.text for s in paper.sentences][2] == (
-        "Expression of 12 stress genes rose, as shown in Fig. 2 and by Smith et al.")
+        "Expression of 12 stress genes rose, as shown in Fig. 2 and by Smith et al."
+    )
 
 
 def test_pubmed_article_without_abstract_is_reported_not_fatal() -> None:
@@ -47,16 +48,20 @@ def test_pubmed_article_without_abstract_is_reported_not_fatal() -> None:
 
 def test_xml_entity_expansion_is_refused(tmp_path: Path) -> None:
     bomb = tmp_path / "bomb.xml"
-    bomb.write_text('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa">'
-                    '<!ENTITY b "&a;&a;&a;&a;&a;&a;">]><PubmedArticleSet>&b;</PubmedArticleSet>')
+    bomb.write_text(
+        '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa">'
+        '<!ENTITY b "&a;&a;&a;&a;&a;&a;">]><PubmedArticleSet>&b;</PubmedArticleSet>'
+    )
     with pytest.raises(LoaderError, match="not safe"):
         list(iter_papers(bomb))
 
 
 def test_xml_external_entity_is_refused(tmp_path: Path) -> None:
     xxe = tmp_path / "xxe.xml"
-    xxe.write_text('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
-                   "<PubmedArticleSet><x>&e;</x></PubmedArticleSet>")
+    xxe.write_text(
+        '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+        "<PubmedArticleSet><x>&e;</x></PubmedArticleSet>"
+    )
     with pytest.raises(LoaderError):
         list(iter_papers(xxe))
 
@@ -71,8 +76,14 @@ def test_not_pubmed_xml(tmp_path: Path) -> None:
 def test_jsonl_reports_bad_lines_and_keeps_going(tmp_path: Path) -> None:
     rct = json.loads((FIXTURES / "rct.json").read_text())
     path = tmp_path / "in.jsonl"
-    path.write_text(json.dumps(rct) + "\n\n{broken\n" + json.dumps({"abstract": "too short"})
-                    + "\n" + json.dumps(["not", "an", "object"]) + "\n")
+    path.write_text(
+        json.dumps(rct)
+        + "\n\n{broken\n"
+        + json.dumps({"abstract": "too short"})
+        + "\n"
+        + json.dumps(["not", "an", "object"])
+        + "\n"
+    )
     items = list(iter_papers(path))
     assert isinstance(items[0], Paper)
     assert isinstance(items[1], LoaderError) and ":3:" in str(items[1])
@@ -91,8 +102,10 @@ def test_csv_with_mesh_and_semicolon_lists(tmp_path: Path) -> None:
     rct = json.loads((FIXTURES / "rct.json").read_text())
     path = tmp_path / "in.csv"
     abstract = rct["abstract"].replace('"', '""')
-    path.write_text('PMID,Title,Abstract,Authors,Year,MeSH\n'
-                    f'123,"A, title","{abstract}","A One; B Two",2021,"X; Y"\n')
+    path.write_text(
+        "PMID,Title,Abstract,Authors,Year,MeSH\n"
+        f'123,"A, title","{abstract}","A One; B Two",2021,"X; Y"\n'
+    )
     [paper] = load_papers(path)
     assert paper.id == "pmid-123" and paper.title == "A, title"
     assert paper.authors == ["A One", "B Two"] and paper.keywords == ["X", "Y"]

@@ -3,7 +3,15 @@ from keyfindings.numbers import extract_numbers, number_set, unsupported_numbers
 
 def test_canonical_forms() -> None:
     assert extract_numbers("1,024 patients, 12.5 % and 0.50, .05, −3.0, 95% CI 1.2-3.4") == [
-        "1024", "12.5", "0.5", "0.05", "-3", "95", "1.2", "3.4"]
+        "1024",
+        "12.5",
+        "0.5",
+        "0.05",
+        "-3",
+        "95",
+        "1.2",
+        "3.4",
+    ]
 
 
 def test_citation_markers_and_identifiers_are_not_numbers() -> None:

@@ -52,27 +52,36 @@ def test_refs_versions_and_params(tmp_path: Path) -> None:
     assert load_prompt("demo@1", tmp_path).sha256 == prompt.sha256
 
 
-@pytest.mark.parametrize(("ref", "message"), [
-    ("nope@v1", "unknown prompt 'nope'"),
-    ("demo@v7", "has no version v7"),
-    ("bad ref!", "bad prompt reference"),
-])
+@pytest.mark.parametrize(
+    ("ref", "message"),
+    [
+        ("nope@v1", "unknown prompt 'nope'"),
+        ("demo@v7", "has no version v7"),
+        ("bad ref!", "bad prompt reference"),
+    ],
+)
 def test_unknown_refs(tmp_path: Path, ref: str, message: str) -> None:
     write(tmp_path, GOOD)
     with pytest.raises(PromptError, match=message):
         load_prompt(ref, tmp_path)
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    (GOOD.replace("{{title}}", "{{doi_link}}"), "unknown variables"),
-    (GOOD.replace("answer_format: text_sections", "answer_format: poem"), "unknown answer_format"),
-    (GOOD.replace("description: test prompt\n", ""), "bad front matter"),
-    (GOOD.replace("description:", "colour: red\ndescription:"), "bad front matter"),
-    (GOOD.replace("## user", "## other"), "one '## system' and one '## user'"),
-    (GOOD.replace('schema_version: "1"', 'schema_version: "0"'), "schema"),
-    (GOOD.replace("---\nname", "name", 1), "front matter"),
-    (GOOD.replace("version: 1", "version: 3"), "says demo@v3"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (GOOD.replace("{{title}}", "{{doi_link}}"), "unknown variables"),
+        (
+            GOOD.replace("answer_format: text_sections", "answer_format: poem"),
+            "unknown answer_format",
+        ),
+        (GOOD.replace("description: test prompt\n", ""), "bad front matter"),
+        (GOOD.replace("description:", "colour: red\ndescription:"), "bad front matter"),
+        (GOOD.replace("## user", "## other"), "one '## system' and one '## user'"),
+        (GOOD.replace('schema_version: "1"', 'schema_version: "0"'), "schema"),
+        (GOOD.replace("---\nname", "name", 1), "front matter"),
+        (GOOD.replace("version: 1", "version: 3"), "says demo@v3"),
+    ],
+)
 def test_malformed_prompt_files(tmp_path: Path, text: str, message: str) -> None:
     write(tmp_path, text)
     with pytest.raises(PromptError, match=message):

@@ -15,13 +15,15 @@ def test_superscripts_do_not_merge_into_numbers() -> None:
 
 
 def test_mathml_keeps_its_text_without_spaces() -> None:
-    raw = 'value <math><mi>p</mi><mo>&lt;</mo><mn>0.05</mn></math> here'
+    raw = "value <math><mi>p</mi><mo>&lt;</mo><mn>0.05</mn></math> here"
     assert normalize_text(raw) == "value p<0.05 here"
 
 
 def test_jats_tags_and_script_blocks() -> None:
-    raw = '<sec><title>Results</title><p>Rate <xref ref-type="bibr">[3]</xref> rose.</p></sec>' \
-          "<script>alert(1)</script>"
+    raw = (
+        '<sec><title>Results</title><p>Rate <xref ref-type="bibr">[3]</xref> rose.</p></sec>'
+        "<script>alert(1)</script>"
+    )
     assert normalize_text(raw) == "Results Rate [3] rose."
 
 

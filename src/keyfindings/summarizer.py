@@ -120,7 +120,7 @@ class Summarizer:
         self._answer_type = ANSWER_FORMATS[self.prompt.meta.answer_format]
         self._schema = strict_json_schema(self._answer_type)
 
-    # ---- keys and cache -------------------------------------------------------------------------
+    # ---- keys and cache ----
 
     def key_for(self, paper: Paper) -> str:
         """Cache key: paper fields the prompt sees, prompt, model, params, schema, checks."""
@@ -146,7 +146,7 @@ class Summarizer:
         paper = _as_paper(paper)
         return self.cache.get(self.key_for(paper))
 
-    # ---- the attempt loop -----------------------------------------------------------------------
+    # ---- the attempt loop ----
 
     def _session(self, run: _Run) -> Generator[Messages, Completion, Result]:
         issues: list[Issue] = []
@@ -222,7 +222,7 @@ class Summarizer:
         run.usage.completion_tokens += completion.completion_tokens
         return completion
 
-    # ---- drivers ----------------------------------------------------------------------------------
+    # ---- drivers ----
 
     def _start(self, paper: Paper | Mapping[str, Any]) -> tuple[Paper, str, Result | None]:
         paper = _as_paper(paper)

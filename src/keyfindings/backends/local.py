@@ -35,8 +35,13 @@ class LocalBackend:
     _instances: ClassVar[dict[str, LocalBackend]] = {}
     _instances_lock: ClassVar[threading.Lock] = threading.Lock()
 
-    def __init__(self, model_path: str | Path | None = None, *, n_ctx: int = N_CTX,
-                 n_threads: int | None = None) -> None:
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        *,
+        n_ctx: int = N_CTX,
+        n_threads: int | None = None,
+    ) -> None:
         if model_path is None:
             self.path = assemble(DEFAULT_MODEL)
             self.model = DEFAULT_MODEL.name
@@ -69,8 +74,12 @@ class LocalBackend:
 
     def identity(self) -> dict[str, Any]:
         """The weights' hash identifies the model, whatever the file is called."""
-        return {"backend": self.name, "model": self.model, "sha256": self.digest(),
-                "n_ctx": self.n_ctx}
+        return {
+            "backend": self.name,
+            "model": self.model,
+            "sha256": self.digest(),
+            "n_ctx": self.n_ctx,
+        }
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
         """Local inference costs no money."""
@@ -83,35 +92,49 @@ class LocalBackend:
             except ImportError:
                 raise ConfigError(
                     "the embedded model needs llama-cpp-python: pip install 'keyfindings[local]' "
-                    "(or use a server with --base-url)") from None
+                    "(or use a server with --base-url)"
+                ) from None
             try:
-                self._llama = Llama(model_path=str(self.path), n_ctx=self.n_ctx,
-                                    n_threads=self.n_threads, n_threads_batch=self.n_threads,
-                                    n_batch=512, verbose=False)
+                self._llama = Llama(
+                    model_path=str(self.path),
+                    n_ctx=self.n_ctx,
+                    n_threads=self.n_threads,
+                    n_threads_batch=self.n_threads,
+                    n_batch=512,
+                    verbose=False,
+                )
             except (ValueError, RuntimeError) as exc:
                 raise ModelFileError(f"{self.path}: llama.cpp cannot load it ({exc})") from None
         return self._llama
 
-    def complete(self, messages: Messages, schema: dict[str, Any],
-                 params: GenerationParams) -> Completion:
+    def complete(
+        self, messages: Messages, schema: dict[str, Any], params: GenerationParams
+    ) -> Completion:
         """Generate with JSON constrained to ``schema`` by llama.cpp's grammar."""
         with self._lock:
             llama = self._load()
             try:
                 out = llama.create_chat_completion(
-                    messages=messages, response_format={"type": "json_object", "schema": schema},
-                    temperature=params.temperature, top_p=params.top_p,
-                    max_tokens=params.max_tokens, seed=params.seed)
+                    messages=messages,
+                    response_format={"type": "json_object", "schema": schema},
+                    temperature=params.temperature,
+                    top_p=params.top_p,
+                    max_tokens=params.max_tokens,
+                    seed=params.seed,
+                )
             except ValueError as exc:  # e.g. the prompt exceeds the context window
                 raise BackendError(f"embedded model: {exc}") from None
         choice = out["choices"][0]
         usage = out.get("usage") or {}
-        return Completion(text=choice["message"]["content"] or "",
-                          finish_reason=choice.get("finish_reason"),
-                          prompt_tokens=usage.get("prompt_tokens", 0),
-                          completion_tokens=usage.get("completion_tokens", 0))
+        return Completion(
+            text=choice["message"]["content"] or "",
+            finish_reason=choice.get("finish_reason"),
+            prompt_tokens=usage.get("prompt_tokens", 0),
+            completion_tokens=usage.get("completion_tokens", 0),
+        )
 
-    async def acomplete(self, messages: Messages, schema: dict[str, Any],
-                        params: GenerationParams) -> Completion:
+    async def acomplete(
+        self, messages: Messages, schema: dict[str, Any], params: GenerationParams
+    ) -> Completion:
         """Runs ``complete`` in a worker thread so the event loop stays responsive."""
         return await asyncio.to_thread(self.complete, messages, schema, params)

@@ -1,4 +1,4 @@
-"""Any OpenAI-compatible server through the ``openai`` SDK: OpenAI, vLLM, llama.cpp, Ollama, LM Studio.
+"""Any OpenAI-compatible server through the ``openai`` SDK (OpenAI, vLLM, llama.cpp, Ollama, …).
 
 Servers differ on ``response_format``: OpenAI and vLLM enforce ``json_schema``; llama-cpp-python's
 server rejects it but takes ``json_object`` with a ``schema``; others take only plain JSON mode.

@@ -1,0 +1,129 @@
+"""The console script, run as a real subprocess against the scripted server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import FIXTURES, rct_answer
+from tests.scripted_server import ScriptedServer, chat
+
+ROOT = Path(__file__).parents[1]
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "keyfindings.cli", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=ROOT,
+        timeout=120,
+    )
+
+
+def remote(server: ScriptedServer) -> list[str]:
+    return ["--base-url", server.base_url, "--model", "test-model"]
+
+
+def test_summarize_pubmed_xml_as_json(server: ScriptedServer) -> None:
+    server.queue(
+        chat(rct_answer()),
+        chat(
+            {
+                "study_type": "in_vitro",
+                "methodology": [
+                    {
+                        "text": "Escherichia coli was cultured under hypoxia (<1% O2) for 48 h.",
+                        "evidence": [1],
+                    }
+                ],
+                "results": [
+                    {
+                        "text": "Growth slowed by 35% compared with normoxia (p < 0.01).",
+                        "evidence": [2],
+                    }
+                ],
+                "significance": [
+                    {"text": "Hypoxia may reprogram bacterial metabolism.", "evidence": [4]}
+                ],
+                "limitations": [],
+            }
+        ),
+    )
+    out = run(
+        "summarize",
+        str(FIXTURES / "pubmed_set.xml"),
+        "--format",
+        "json",
+        *remote(server),
+        env={"OPENAI_API_KEY": "sk-env-secret"},
+    )
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["paper_id"] for r in lines] == ["pmid-90000001", "pmid-90000002"]
+    assert all(r["status"] == "ok" for r in lines)
+    # The third article has no abstract: reported on one line, exit status 1.
+    assert out.returncode == 1
+    assert "PMID 90000003" in out.stderr and "Traceback" not in out.stderr
+    assert "sk-env-secret" not in out.stdout + out.stderr
+    assert server.headers[0]["authorization"] == "Bearer sk-env-secret"
+
+
+def test_summarize_markdown(server: ScriptedServer) -> None:
+    server.queue(chat(rct_answer()))
+    out = run("summarize", str(FIXTURES / "rct.json"), "--format", "markdown", *remote(server))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("# Vitamin D supplementation")
+    assert "**Study type:** randomized controlled trial" in out.stdout
+    assert "## Results" in out.stdout and "_[S6]_" in out.stdout
+    assert "key_findings@v1" in out.stdout
+
+
+def test_bad_input_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    missing = run("summarize", str(tmp_path / "nope.xml"), "--base-url", "http://127.0.0.1:9/v1")
+    assert missing.returncode == 1
+    assert missing.stderr.strip().count("\n") == 0 and "no such file" in missing.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text("{oops")
+    out = run("summarize", str(bad), "--base-url", "http://127.0.0.1:9/v1")
+    assert out.returncode == 1 and "not valid JSON" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_unreachable_server_is_one_line(tmp_path: Path) -> None:
+    out = run(
+        "summarize",
+        str(FIXTURES / "rct.json"),
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+        "--timeout",
+        "2",
+    )
+    assert out.returncode == 1 and "cannot connect" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_prompts_list_and_show() -> None:
+    listing = run("prompts", "list")
+    assert listing.returncode == 0 and "key_findings@v1" in listing.stdout
+    shown = run("prompts", "show", "key_findings@v1")
+    assert shown.stdout.startswith("---\nname: key_findings\n")
+    unknown = run("prompts", "show", "key_findings@v99")
+    assert unknown.returncode == 1 and "has no version v99" in unknown.stderr
+
+
+def test_cache_stats_and_clear(server: ScriptedServer, tmp_path: Path) -> None:
+    server.queue(chat(rct_answer()))
+    cache_dir = str(tmp_path / "c")
+    args: list[Any] = ["--cache-dir", cache_dir]
+    assert run("summarize", str(FIXTURES / "rct.json"), *remote(server), *args).returncode == 0
+    again = run("summarize", str(FIXTURES / "rct.json"), *remote(server), *args)
+    assert json.loads(again.stdout)["cached"] is True and server.calls == 1
+    stats = json.loads(run("cache", "stats", *args).stdout)
+    assert stats["entries"] == 1 and stats["by_prompt"] == {"key_findings@v1": 1}
+    cleared = run("cache", "clear", "--prompt", "key_findings@v1", *args)
+    assert "removed 1 entries" in cleared.stdout
