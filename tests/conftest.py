@@ -1,7 +1,11 @@
 from __future__ import annotations
 
 import json
+import socket
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +54,9 @@ FAST_RETRY = RetryPolicy(attempts=3, initial_wait=0.01, max_wait=0.05, max_retry
 
 
 @pytest.fixture
-def make_summarizer(server: ScriptedServer, cache: ResultCache) -> Any:
+def make_summarizer(server: ScriptedServer, cache: ResultCache) -> Iterator[Any]:
+    made: list[Summarizer] = []
+
     def make(**kwargs: Any) -> Summarizer:
         timeout = kwargs.pop("timeout", 5.0)
         backend = OpenAICompatBackend(
@@ -58,9 +64,12 @@ def make_summarizer(server: ScriptedServer, cache: ResultCache) -> Any:
         )
         kwargs.setdefault("cache", cache)
         kwargs.setdefault("retry", FAST_RETRY)
-        return Summarizer(backend, **kwargs)
+        made.append(Summarizer(backend, **kwargs))
+        return made[-1]
 
-    return make
+    yield make
+    for summarizer in made:
+        summarizer.backend.close()
 
 
 def rct_answer(**changes: Any) -> dict[str, Any]:
@@ -103,3 +112,23 @@ def rct_answer(**changes: Any) -> dict[str, Any]:
     }
     answer.update(changes)
     return answer
+
+
+@contextmanager
+def running(app: Any) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on a free loopback port; yields its base URL."""
+    import uvicorn
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -7,6 +7,7 @@ refused connections only show up on a real socket.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -77,6 +78,11 @@ class ScriptedServer:
 
             def log_message(self, *args: Any) -> None:
                 pass
+
+            def handle(self) -> None:
+                # The client may go away mid-request (a killed process, a timeout).
+                with contextlib.suppress(ConnectionError):
+                    super().handle()
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))

@@ -117,3 +117,15 @@ def test_lengths(rct: Paper) -> None:
 
 def test_all_empty_is_an_error(review: Paper) -> None:
     assert codes(check_findings(review, findings())) == ["empty_answer"]
+
+
+def test_repeated_finding_is_an_error(rct: Paper) -> None:
+    same = "Vitamin D3 reduced respiratory infections in winter."
+    kf = findings(
+        methodology=[Finding(text="A randomised trial in 24 primary schools.")],
+        results=[Finding(text="Hypercalcaemia was not observed.")],
+        significance=[Finding(text=same)],
+        limitations=[Finding(text=same)],
+    )
+    issues = errors_only(check_findings(rct, kf))
+    assert codes(issues) == ["repeated"] and issues[0].section == "limitations"

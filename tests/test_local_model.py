@@ -28,7 +28,7 @@ def local() -> LocalBackend:
 
 
 def summarize(backend: object, paper: Paper) -> Result:
-    summarizer = Summarizer(backend, prompt="key_findings_compact@v1", use_cache=False)  # type: ignore[arg-type]
+    summarizer = Summarizer(backend, prompt="key_findings_compact@v2", use_cache=False)  # type: ignore[arg-type]
     return summarizer.summarize(paper)
 
 

@@ -240,7 +240,9 @@ def test_refresh_and_no_cache(make_summarizer: Any, server: ScriptedServer, rct:
 
 async def test_async_path(make_summarizer: Any, server: ScriptedServer, rct: Paper) -> None:
     server.queue(error(500), chat("nope"), chat(rct_answer()))
-    result = await make_summarizer().asummarize(rct)
+    summarizer = make_summarizer()
+    result = await summarizer.asummarize(rct)
+    await summarizer.aclose()
     assert result.status == "ok" and server.calls == 3
     assert result.usage.attempts == 3 and result.usage.reasks == 1
 

@@ -21,6 +21,8 @@ from keyfindings.errors import ConfigError
 from keyfindings.schema import Result
 
 KEY_PREFIX = "kf1:sha256:"
+_RECENT = "recent:"
+_INDEX = "index:"
 
 
 def canonical_json(value: Any) -> str:
@@ -53,7 +55,10 @@ class ResultCache:
 
     def get(self, key: str) -> Result | None:
         """The cached result, marked ``cached=True``, or None."""
-        text = self._cache.get(key)
+        return self._read(self._cache.get(key))
+
+    @staticmethod
+    def _read(text: object) -> Result | None:
         if not isinstance(text, str):
             return None
         try:
@@ -62,33 +67,60 @@ class ResultCache:
             return None
         return result.model_copy(update={"cached": True})
 
-    def put(self, key: str, result: Result) -> None:
-        """Store an accepted result; flagged ones are not cached (they should be retried)."""
-        if result.status != "ok":
-            return
-        stored = result.model_copy(update={"cached": False})
-        self._cache.set(key, stored.model_dump_json(), tag=stored.prompt.ref)
+    def put(
+        self, key: str, result: Result, *, scope: str | None = None, recent_ttl_s: float = 300.0
+    ) -> None:
+        """Store a result. Accepted ones are kept; flagged ones only for ``recent_ttl_s``
+        (see ``get_recent``), so they are retried later but not by every concurrent caller.
+
+        ``scope`` (the configuration without the paper) indexes the result by paper id.
+        """
+        stored = result.model_copy(update={"cached": False}).model_dump_json()
+        if result.status == "ok":
+            self._cache.set(key, stored, tag=result.prompt.ref)
+        else:
+            self._cache.set(_RECENT + key, stored, expire=recent_ttl_s, tag=result.prompt.ref)
+        if scope is not None:
+            self._cache.set(f"{_INDEX}{scope}:{result.paper_id}", key, tag=result.prompt.ref)
+
+    def get_recent(self, key: str) -> Result | None:
+        """A flagged result stored in the last few minutes for this key, if any."""
+        return self._read(self._cache.get(_RECENT + key))
+
+    def lookup(self, paper_id: str, scope: str) -> str | None:
+        """The cache key of the latest result for this paper id under ``scope``."""
+        key = self._cache.get(f"{_INDEX}{scope}:{paper_id}")
+        return key if isinstance(key, str) else None
 
     def __contains__(self, key: str) -> bool:
         return key in self._cache
 
+    def _results_by_prompt(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for key in self._cache.iterkeys():
+            if isinstance(key, str) and key.startswith(KEY_PREFIX):
+                _, tag = self._cache.get(key, tag=True)
+                counts[str(tag)] = counts.get(str(tag), 0) + 1
+        return counts
+
     def clear(self, prompt: str | None = None) -> int:
-        """Remove every entry, or only those of one prompt version (``name@vN``); returns count."""
-        removed: int = self._cache.evict(prompt) if prompt else self._cache.clear()
-        return removed
+        """Remove every entry, or those of one prompt version (``name@vN``); returns how many
+        results were removed."""
+        counts = self._results_by_prompt()
+        if prompt:
+            self._cache.evict(prompt)
+            return counts.get(prompt, 0)
+        self._cache.clear()
+        return sum(counts.values())
 
     def stats(self) -> dict[str, Any]:
-        """Entries, size on disk and directory, plus entries per prompt version."""
-        per_prompt: dict[str, int] = {}
-        for key in self._cache.iterkeys():
-            _, tag = self._cache.get(key, tag=True)
-            if tag:
-                per_prompt[tag] = per_prompt.get(tag, 0) + 1
+        """Results stored, by prompt version; size on disk; directory."""
+        counts = self._results_by_prompt()
         return {
             "directory": str(self.directory),
-            "entries": len(self._cache),
+            "entries": sum(counts.values()),
             "size_bytes": self._cache.volume(),
-            "by_prompt": per_prompt,
+            "by_prompt": counts,
         }
 
     def close(self) -> None:

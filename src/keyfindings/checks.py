@@ -17,7 +17,7 @@ from keyfindings.schema import SECTIONS, Finding, Issue, KeyFindings
 # Share of a finding's content words that its evidence sentences must contain. Paraphrase keeps
 # most content words; an invented claim shares few. 0.5 accepted every finding the 1.5B model
 # copied and rejected invented populations in the review cases.
-CHECKS_VERSION = "1"  # bump when acceptance changes: it is part of the cache key
+CHECKS_VERSION = "2"  # bump when acceptance changes: it is part of the cache key
 MIN_COVERAGE = 0.5
 MAX_EVIDENCE = 3
 MAX_FINDING_WORDS = 60
@@ -252,6 +252,22 @@ def _section_issues(paper: Paper, findings: KeyFindings) -> list[Issue]:
                     message=f"{section} has {count} findings; at most {MAX_FINDINGS}",
                 )
             )
+    seen: dict[str, str] = {}
+    for section in SECTIONS:
+        for index, finding in enumerate(findings.section(section)):
+            text = " ".join(finding.text.lower().split())
+            if text in seen:
+                issues.append(
+                    Issue(
+                        code="repeated",
+                        section=section,
+                        index=index,
+                        message=f"{section}[{index}] repeats {seen[text]}; say each "
+                        "thing once, in the section it belongs to",
+                    )
+                )
+            else:
+                seen[text] = f"{section}[{index}]"
     if not any(findings.section(s) for s in ("methodology", "results", "significance")):
         issues.append(
             Issue(

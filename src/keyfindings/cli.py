@@ -96,6 +96,126 @@ def cmd_summarize(args: argparse.Namespace) -> int:
     return EXIT_ERROR if failed else 0
 
 
+def cmd_batch(args: argparse.Namespace) -> int:
+    """Summarise many papers into OUT.jsonl: concurrent, paced, resumable."""
+    import asyncio
+    import signal
+    from pathlib import Path
+
+    from keyfindings.batch import dry_run, errors_path, run_batch
+    from keyfindings.loaders import count_records
+    from keyfindings.progress import BatchProgress
+
+    inputs, out = [Path(p) for p in args.inputs], Path(args.output)
+    summarizer = build_summarizer(args)
+    if args.dry_run:
+        report = dry_run(summarizer, inputs, out, stale_only=args.stale_only)
+        print(json.dumps(report.__dict__, indent=2))
+        return 0
+    total = sum(count_records(p) or 0 for p in inputs) or None
+    with BatchProgress(total, quiet=args.quiet) as progress:
+
+        async def main() -> Any:
+            task = asyncio.current_task()
+            assert task is not None
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+            return await run_batch(
+                summarizer,
+                inputs,
+                out,
+                concurrency=args.concurrency,
+                rpm=args.rpm,
+                tpm=args.tpm,
+                stale_only=args.stale_only,
+                total=total,
+                on_update=progress.update,
+            )
+
+        try:
+            stats = asyncio.run(main())
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            print(
+                f"keyfindings: interrupted; finished results are in {out}. Run the same "
+                "command again to resume.",
+                file=sys.stderr,
+            )
+            return 130
+        progress.summary(stats, str(out))
+    if stats.failed:
+        print(
+            f"keyfindings: {stats.failed} paper(s) failed: see {errors_path(out)}", file=sys.stderr
+        )
+        return 0 if args.allow_failures else EXIT_ERROR
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the key-findings API and the demo page."""
+    from pathlib import Path
+
+    import uvicorn
+
+    from keyfindings.service.app import create_app
+    from keyfindings.service.flight import FindingsService
+
+    if args.no_cache:
+        raise KeyFindingsError("serve needs the cache (it is how requests share results)")
+    demo = Path(args.demo_paper) if args.demo_paper else None
+    app = create_app(FindingsService(build_summarizer(args)), demo_paper=demo)
+    print(
+        f"keyfindings: serving on http://{args.host}:{args.port}/ (Ctrl-C stops)", file=sys.stderr
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Run an eval suite (or prompts × cases from flags); exit 1 when a gate fails."""
+    from pathlib import Path
+
+    from keyfindings.evals.report import markdown, write_run
+    from keyfindings.evals.runner import run_suite
+    from keyfindings.evals.suite import CaseSource, ModelSpec, Suite, load_suite
+
+    if args.suite:
+        suite = load_suite(Path(args.suite))
+        base = Path(args.suite).resolve().parent
+    else:
+        if not args.prompt_versions or not args.cases:
+            raise KeyFindingsError("eval needs a SUITE file, or --prompt (one or more) and --cases")
+        spec = ModelSpec(
+            label=args.model or args.backend,
+            backend=args.backend,
+            base_url=args.base_url,
+            model=args.model,
+            model_path=args.model_path,
+        )
+        suite = Suite(
+            name=args.name,
+            prompts=args.prompt_versions,
+            models=[spec],
+            cases=[CaseSource(path=c, limit=args.limit) for c in args.cases],
+            gates=dict(g.split("=", 1) for g in args.gate),
+        )
+        suite.check_gates()
+        base = Path.cwd()
+    if args.limit:
+        for source in suite.sources():
+            source.limit = min(source.limit or args.limit, args.limit)
+        suite.cases = list(suite.sources())
+
+    def progress(outcome: Any) -> None:
+        if not args.quiet:
+            print(f"  {outcome.case.paper.id}: {outcome.score.status}", file=sys.stderr, flush=True)
+
+    run = run_suite(suite, base=base, use_cache=not args.no_cache, on_case=progress)
+    folder = write_run(run, Path(args.out_dir))
+    print(markdown(run), end="")
+    print(f"keyfindings: report in {folder}/report.html", file=sys.stderr)
+    failures = run.gate_failures()
+    return EXIT_ERROR if failures else 0
+
+
 def cmd_prompts(args: argparse.Namespace) -> int:
     """List prompt versions, or show one."""
     if args.action == "show":
@@ -156,6 +276,70 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_model_options(p)
     p.set_defaults(func=cmd_summarize)
+
+    p = sub.add_parser(
+        "batch",
+        help="summarise many papers into a JSONL file (resumable)",
+        description="Streams the inputs; appends one Result per line to OUTPUT and failures to "
+        "OUTPUT.errors.jsonl. Re-running the same command resumes.",
+    )
+    p.add_argument("inputs", nargs="+", help="PubMed XML, JSON, JSONL, CSV files or directories")
+    p.add_argument("-o", "--output", required=True, help="results file (JSONL, appended)")
+    p.add_argument("--concurrency", type=int, default=8, help="requests in flight (default 8)")
+    p.add_argument("--rpm", type=float, help="at most this many requests per minute")
+    p.add_argument("--tpm", type=float, help="at most this many tokens per minute (estimated)")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="count papers, cache hits, tokens and cost; call no model",
+    )
+    p.add_argument(
+        "--stale-only",
+        action="store_true",
+        help="only papers whose result in OUTPUT came from another prompt or model",
+    )
+    p.add_argument("--allow-failures", action="store_true", help="exit 0 even if papers failed")
+    p.add_argument("-q", "--quiet", action="store_true", help="log lines instead of a bar")
+    _add_model_options(p)
+    p.set_defaults(func=cmd_batch)
+
+    p = sub.add_parser("serve", help="HTTP API and demo page for the key-findings button")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument(
+        "--demo-paper",
+        default="examples/paper.xml",
+        help="paper file the demo page shows (default: examples/paper.xml)",
+    )
+    _add_model_options(p)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser(
+        "eval",
+        help="compare prompt versions on quality, faithfulness, cost and latency",
+        description="Runs prompts × models × cases, writes a run directory with per-case JSONL, "
+        "a Markdown summary and an HTML report; exits 1 if a gate fails.",
+    )
+    p.add_argument("suite", nargs="?", help="suite YAML (see evals/suites/)")
+    p.add_argument(
+        "--prompt",
+        dest="prompt_versions",
+        action="append",
+        default=[],
+        help="prompt NAME@vN to compare (repeat)",
+    )
+    p.add_argument("--cases", action="append", default=[], help="case JSONL file (repeat)")
+    p.add_argument("--limit", type=int, help="at most this many cases from each file")
+    p.add_argument("--gate", action="append", default=[], help='e.g. "schema_valid_rate=>= 1"')
+    p.add_argument("--name", default="adhoc", help="run name (flags mode)")
+    p.add_argument("--out-dir", default="evals/runs", help="where run directories go")
+    p.add_argument("-q", "--quiet", action="store_true", help="no per-case progress")
+    p.add_argument("--backend", choices=["auto", "openai", "local"], default="auto")
+    p.add_argument("--base-url")
+    p.add_argument("--model")
+    p.add_argument("--model-path")
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("prompts", help="list prompt versions or show one")
     p.add_argument("action", choices=["list", "show"], nargs="?", default="list")

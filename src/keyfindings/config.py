@@ -14,7 +14,7 @@ from keyfindings.errors import ConfigError
 
 DEFAULT_REMOTE_MODEL = "gpt-4o-mini"
 # Capable models cite their evidence; the small embedded model writes plain sentences instead.
-DEFAULT_PROMPTS = {"openai": "key_findings@v1", "local": "key_findings_compact@v1"}
+DEFAULT_PROMPTS = {"openai": "key_findings@v1", "local": "key_findings_compact@v2"}
 
 
 @dataclass(frozen=True)

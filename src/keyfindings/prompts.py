@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from keyfindings.errors import PromptError
 from keyfindings.paper import Paper
-from keyfindings.schema import ANSWER_FORMATS, SCHEMA_VERSION, PromptRef
+from keyfindings.schema import ANSWER_FORMATS, SCHEMA_VERSION, SECTIONS, PromptRef
 
 VARIABLES = frozenset({"title", "journal", "year", "authors", "keywords", "abstract", "sentences"})
 _VAR = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
@@ -51,6 +51,8 @@ class FrontMatter(BaseModel):
     answer_format: str
     schema_version: str
     params: GenerationParams = GenerationParams()
+    # Optional caps on sentences per text field, enforced where the backend can (a grammar).
+    max_sentences: dict[str, int] = Field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,13 @@ def _parse(path: Path) -> Prompt:
         raise PromptError(
             f"{path}: unknown answer_format {meta.answer_format!r} "
             f"(known: {', '.join(ANSWER_FORMATS)})"
+        )
+    if meta.max_sentences and (
+        meta.answer_format != "text_sections" or not set(meta.max_sentences) <= set(SECTIONS)
+    ):
+        raise PromptError(
+            f"{path}: max_sentences applies to text_sections answers, with keys "
+            f"from {', '.join(SECTIONS)}"
         )
     if meta.schema_version != SCHEMA_VERSION:
         raise PromptError(

@@ -119,6 +119,9 @@ class Summarizer:
         self.on_invalid = on_invalid
         self._answer_type = ANSWER_FORMATS[self.prompt.meta.answer_format]
         self._schema = strict_json_schema(self._answer_type)
+        for name, cap in self.prompt.meta.max_sentences.items():
+            self._schema["properties"][name]["maxSentences"] = cap
+        self._scope: str | None = None
 
     # ---- keys and cache ----
 
@@ -138,6 +141,19 @@ class Summarizer:
                 "checks": CHECKS_VERSION,
             }
         )
+
+    def scope(self) -> str:
+        """Hash of the configuration without the paper: indexes results by paper id."""
+        if self._scope is None:
+            self._scope = cache_key(
+                {
+                    "prompt": self.prompt.ref.model_dump(),
+                    "model": self.backend.identity(),
+                    "params": self.params.model_dump(),
+                    "schema": SCHEMA_VERSION,
+                }
+            ).rsplit(":", 1)[-1][:24]
+        return self._scope
 
     def cached(self, paper: Paper | Mapping[str, Any]) -> Result | None:
         """The cached result for this paper under this configuration, if any."""
@@ -232,7 +248,7 @@ class Summarizer:
 
     def _finish(self, key: str, result: Result) -> Result:
         if self.cache is not None:
-            self.cache.put(key, result)
+            self.cache.put(key, result, scope=self.scope())
         return result
 
     def summarize(self, paper: Paper | Mapping[str, Any]) -> Result:
@@ -273,6 +289,14 @@ class Summarizer:
                 messages = session.send(await self.retry.acall(partial(attempt, messages)))
         except StopIteration as done:
             return self._finish(key, done.value)
+
+    def close(self) -> None:
+        """Release the backend's connections."""
+        self.backend.close()
+
+    async def aclose(self) -> None:
+        """Release the backend's async connections, in the loop that used them."""
+        await self.backend.aclose()
 
 
 def _as_paper(paper: Paper | Mapping[str, Any]) -> Paper:

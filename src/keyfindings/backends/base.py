@@ -45,6 +45,14 @@ class Backend(Protocol):
         """One attempt; raises ``BackendError`` subclasses, never retries by itself."""
         ...
 
+    def close(self) -> None:
+        """Release connections (sync client)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release async resources inside the event loop that used them."""
+        ...
+
     async def acomplete(
         self, messages: Messages, schema: dict[str, Any], params: GenerationParams
     ) -> Completion:

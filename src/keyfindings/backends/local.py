@@ -8,11 +8,13 @@ read for each new abstract. One call at a time per model (llama.cpp contexts are
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import threading
 from pathlib import Path
 from typing import Any, ClassVar
 
+from keyfindings.backends._grammar import has_sentence_caps, sentence_capped_gbnf
 from keyfindings.backends.base import Completion, Messages
 from keyfindings.errors import BackendError, ConfigError, ModelFileError
 from keyfindings.models import DEFAULT_MODEL, assemble, file_sha256
@@ -56,6 +58,7 @@ class LocalBackend:
         self.n_threads = n_threads or _cores()
         self._llama: Any = None
         self._lock = threading.Lock()
+        self._grammars: dict[int, tuple[dict[str, Any], Any]] = {}
 
     @classmethod
     def shared(cls, model_path: str | Path | None = None) -> LocalBackend:
@@ -88,14 +91,14 @@ class LocalBackend:
     def _load(self) -> Any:
         if self._llama is None:
             try:
-                from llama_cpp import Llama
+                from keyfindings.backends._topk_grammar import TopKGrammarLlama
             except ImportError:
                 raise ConfigError(
                     "the embedded model needs llama-cpp-python: pip install 'keyfindings[local]' "
                     "(or use a server with --base-url)"
                 ) from None
             try:
-                self._llama = Llama(
+                self._llama = TopKGrammarLlama(
                     model_path=str(self.path),
                     n_ctx=self.n_ctx,
                     n_threads=self.n_threads,
@@ -107,16 +110,29 @@ class LocalBackend:
                 raise ModelFileError(f"{self.path}: llama.cpp cannot load it ({exc})") from None
         return self._llama
 
+    def _grammar(self, schema: dict[str, Any]) -> Any:
+        """The llama.cpp grammar for an answer schema, built once per schema."""
+        key = id(schema)
+        if key not in self._grammars or self._grammars[key][0] is not schema:
+            from llama_cpp.llama_grammar import LlamaGrammar
+
+            if has_sentence_caps(schema):
+                grammar = LlamaGrammar.from_string(sentence_capped_gbnf(schema), verbose=False)
+            else:
+                grammar = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+            self._grammars[key] = (schema, grammar)
+        return self._grammars[key][1]
+
     def complete(
         self, messages: Messages, schema: dict[str, Any], params: GenerationParams
     ) -> Completion:
-        """Generate with JSON constrained to ``schema`` by llama.cpp's grammar."""
+        """Generate JSON constrained by a grammar made from ``schema``."""
         with self._lock:
             llama = self._load()
             try:
                 out = llama.create_chat_completion(
                     messages=messages,
-                    response_format={"type": "json_object", "schema": schema},
+                    grammar=self._grammar(schema),
                     temperature=params.temperature,
                     top_p=params.top_p,
                     max_tokens=params.max_tokens,
@@ -132,6 +148,12 @@ class LocalBackend:
             prompt_tokens=usage.get("prompt_tokens", 0),
             completion_tokens=usage.get("completion_tokens", 0),
         )
+
+    def close(self) -> None:
+        """Nothing to release per caller: the model stays loaded for the process."""
+
+    async def aclose(self) -> None:
+        """Nothing loop-bound to release: the model stays loaded for the process."""
 
     async def acomplete(
         self, messages: Messages, schema: dict[str, Any], params: GenerationParams

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import httpx2
 import openai
 
+from keyfindings.backends._grammar import without_sentence_caps
 from keyfindings.backends.base import Completion, Messages
 from keyfindings.errors import (
     BackendConnectionError,
@@ -129,6 +130,18 @@ class OpenAICompatBackend:
             )
         return self._client
 
+    def close(self) -> None:
+        """Close the sync client's connections."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def aclose(self) -> None:
+        """Close the async client in the loop that used it (httpx clients are loop-bound)."""
+        if self._aclient is not None:
+            await self._aclient.close()
+            self._aclient = None
+
     @property
     def aclient(self) -> openai.AsyncOpenAI:
         """The async SDK client, built on first use."""
@@ -154,7 +167,7 @@ class OpenAICompatBackend:
         if cached is not None and cached[0] is schema and cached[1] is params:
             return cached[2]
         body: dict[str, Any] = {"model": self.model, **params.model_dump(exclude_none=True)}
-        response_format = _response_format(mode, schema)
+        response_format = _response_format(mode, without_sentence_caps(schema))
         if response_format is not None:
             body["response_format"] = response_format
         self._bodies[key] = (schema, params, body)

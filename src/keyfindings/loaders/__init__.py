@@ -7,10 +7,10 @@ from pathlib import Path
 
 from keyfindings.errors import InputError, LoaderError
 from keyfindings.loaders.pubmed_xml import iter_pubmed_xml
-from keyfindings.loaders.tabular import iter_csv, iter_json, iter_jsonl
+from keyfindings.loaders.tabular import iter_csv, iter_csv_rows, iter_json, iter_jsonl
 from keyfindings.paper import Paper
 
-__all__ = ["SUFFIXES", "iter_papers", "load_papers"]
+__all__ = ["SUFFIXES", "count_records", "iter_papers", "load_papers"]
 
 _Reader = Callable[[Path], Iterator[Paper | InputError]]
 SUFFIXES: dict[str, _Reader] = {
@@ -59,3 +59,30 @@ def load_papers(path: str | Path) -> list[Paper]:
             raise item
         papers.append(item)
     return papers
+
+
+def _count_file(path: Path) -> int:
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        with path.open("rb") as handle:
+            return sum(1 for line in handle if line.strip())
+    if suffix in (".csv", ".tsv"):
+        return max(0, sum(1 for _ in iter_csv_rows(path)))
+    if suffix == ".xml":
+        count, tail = 0, b""
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                data = tail + chunk
+                count += data.count(b"<PubmedArticle>") + data.count(b"<PubmedArticle ")
+                tail = data[-20:]
+                count -= tail.count(b"<PubmedArticle>") + tail.count(b"<PubmedArticle ")
+            return count + tail.count(b"<PubmedArticle>") + tail.count(b"<PubmedArticle ")
+    return sum(1 for _ in SUFFIXES[suffix](path))
+
+
+def count_records(path: str | Path) -> int | None:
+    """How many records the inputs hold, cheaply (for progress ETA); None if unreadable."""
+    try:
+        return sum(_count_file(file) for file in _files(Path(path)))
+    except (OSError, InputError, KeyError):
+        return None

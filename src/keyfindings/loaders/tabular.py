@@ -52,15 +52,20 @@ def iter_jsonl(path: Path) -> Iterator[Paper | InputError]:
             yield _paper(record, where)
 
 
-def iter_csv(path: Path) -> Iterator[Paper | InputError]:
-    """CSV/TSV with a header row; column names are matched case-insensitively."""
+def iter_csv_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, row) for each data row; column names lower-cased."""
     with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
         delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
         reader = csv.DictReader(handle, delimiter=delimiter)
-        if not reader.fieldnames or "abstract" not in {
-            f.strip().lower() for f in reader.fieldnames
-        }:
+        columns = {f.strip().lower() for f in reader.fieldnames or []}
+        if "abstract" not in columns:
             raise LoaderError(f"{path}: a CSV needs a header row with an 'abstract' column")
         for row in reader:
             record = {(k or "").strip().lower(): v for k, v in row.items() if v not in (None, "")}
-            yield _paper(record, f"{path}:{reader.line_num}")
+            yield reader.line_num, record
+
+
+def iter_csv(path: Path) -> Iterator[Paper | InputError]:
+    """CSV/TSV with a header row; column names are matched case-insensitively."""
+    for line_num, record in iter_csv_rows(path):
+        yield _paper(record, f"{path}:{line_num}")

@@ -1,0 +1,153 @@
+"""Scoring one summary: validity, grounding, numeric faithfulness, section alignment, length.
+
+Pure functions over a ``Paper``, its findings and (when the abstract is labelled) the authors' own
+sections, so they can be tested on hand-made predictions with known answers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from keyfindings.numbers import extract_numbers, unsupported_numbers
+from keyfindings.paper import Paper
+from keyfindings.schema import KeyFindings, Result
+
+# Which labelled section each output field should match.
+TARGETS = {"methodology": "methods", "results": "results", "significance": "conclusions"}
+REFERENCE_SECTIONS = ("background", "methods", "results", "conclusions")
+_TOKEN = re.compile(r"[^\W_]+")
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-cased word tokens, as used by the token-F1 metric."""
+    return _TOKEN.findall(text.lower())
+
+
+def token_f1(prediction: str, reference: str) -> float:
+    """SQuAD-style token F1 (bag of words); 0 when either side is empty."""
+    pred, ref = Counter(tokens(prediction)), Counter(tokens(reference))
+    overlap = sum((pred & ref).values())
+    if not overlap:
+        return 0.0
+    precision, recall = overlap / sum(pred.values()), overlap / sum(ref.values())
+    return 2 * precision * recall / (precision + recall)
+
+
+def reference_sections(sections: Mapping[str, str]) -> dict[str, str]:
+    """The labelled sections to align with; objective counts as background."""
+    background = " ".join(
+        s for s in (sections.get("background", ""), sections.get("objective", "")) if s
+    )
+    out = {
+        "background": background,
+        "methods": sections.get("methods", ""),
+        "results": sections.get("results", ""),
+        "conclusions": sections.get("conclusions", ""),
+    }
+    return {name: text for name, text in out.items() if text.strip()}
+
+
+@dataclass
+class CaseScore:
+    """Metrics of one case in one cell; None where a metric does not apply."""
+
+    status: str
+    findings: int = 0
+    ungrounded: int = 0
+    citations: int = 0
+    bad_citations: int = 0
+    numbers: int = 0
+    unsupported_numbers: int = 0
+    results_numbers_covered: float | None = None
+    words: int = 0
+    section_f1: dict[str, float] = field(default_factory=dict)
+    section_correct: dict[str, bool] = field(default_factory=dict)
+    expectation_failures: list[str] = field(default_factory=list)
+
+
+def _section_text(findings: KeyFindings, name: str) -> str:
+    return " ".join(f.text for f in findings.section(name))
+
+
+def score_alignment(findings: KeyFindings, sections: Mapping[str, str], score: CaseScore) -> None:
+    """Token F1 against the target section, and whether the target is the closest section."""
+    refs = reference_sections(sections)
+    for field_name, target in TARGETS.items():
+        text = _section_text(findings, field_name)
+        if target not in refs or not text:
+            continue
+        f1s = {name: token_f1(text, ref) for name, ref in refs.items()}
+        score.section_f1[field_name] = f1s[target]
+        score.section_correct[field_name] = max(f1s, key=f1s.__getitem__) == target
+    results_ref = sections.get("results", "")
+    wanted = set(extract_numbers(results_ref))
+    if wanted:
+        got = set(extract_numbers(_section_text(findings, "results")))
+        score.results_numbers_covered = len(wanted & got) / len(wanted)
+
+
+def check_expectations(
+    paper: Paper, findings: KeyFindings | None, expect: Mapping[str, object]
+) -> list[str]:
+    """Case-specific expectations from the case file; returns what failed."""
+    failures: list[str] = []
+    if findings is None:
+        return ["no findings to check"] if expect else []
+    text = " ".join(
+        f.text
+        for name in ("methodology", "results", "significance", "limitations")
+        for f in findings.section(name)
+    )
+    if "study_type" in expect and findings.study_type.value not in _as_list(expect["study_type"]):
+        failures.append(f"study_type {findings.study_type.value}, expected {expect['study_type']}")
+    if expect.get("results_empty") and findings.results:
+        failures.append("results should be empty (the abstract reports none)")
+    if expect.get("no_numbers") and extract_numbers(text):
+        failures.append(f"numbers where the abstract has none: {extract_numbers(text)}")
+    for phrase in _as_list(expect.get("not_contains", [])):
+        if phrase.lower() in text.lower():
+            failures.append(f"output contains {phrase!r}")
+    for phrase in _as_list(expect.get("contains", [])):
+        if phrase.lower() not in text.lower():
+            failures.append(f"output lacks {phrase!r}")
+    return failures
+
+
+def _as_list(value: object) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def score_case(
+    paper: Paper,
+    result: Result | None,
+    *,
+    sections: Mapping[str, str] | None = None,
+    expect: Mapping[str, object] | None = None,
+) -> CaseScore:
+    """All metrics for one case; ``result`` None means the call failed."""
+    if result is None:
+        return CaseScore(status="failed")
+    score = CaseScore(status=result.status)
+    codes = Counter(i.code for i in result.issues)
+    findings = result.findings
+    if findings is not None:
+        every = [
+            f
+            for name in ("methodology", "results", "significance", "limitations")
+            for f in findings.section(name)
+        ]
+        score.findings = len(every)
+        score.ungrounded = codes["ungrounded"]
+        score.citations = sum(1 for f in every if f.cited)
+        score.bad_citations = codes["bad_citation"] + codes["citation_mismatch"]
+        for finding in every:
+            score.numbers += len(extract_numbers(finding.text))
+            score.unsupported_numbers += len(unsupported_numbers(finding.text, paper.numbers))
+        score.words = sum(len(f.text.split()) for f in every)
+        if sections:
+            score_alignment(findings, sections, score)
+    score.expectation_failures = check_expectations(paper, findings, expect or {})
+    return score

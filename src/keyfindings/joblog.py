@@ -1,0 +1,110 @@
+"""Append-only JSONL files for batch output: resumable, crash-safe, never written twice.
+
+Each line is flushed as soon as it is written, so a crash or ``kill -9`` loses at most the papers
+in flight. A line cut off by a crash is removed before appending again, so the file stays valid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from keyfindings.errors import LoaderError
+
+
+@dataclass(frozen=True, slots=True)
+class Produced:
+    """What produced a stored result: compared to the current run for ``--stale-only``."""
+
+    prompt: str
+    prompt_sha256: str
+    model: str
+    backend: str
+
+
+def _repair_tail(path: Path) -> None:
+    """Drop a last line without its newline (a write cut short by a crash)."""
+    with path.open("rb+") as handle:
+        handle.seek(0, os.SEEK_END)
+        size = handle.tell()
+        if size == 0:
+            return
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return
+        step = min(size, 1 << 16)
+        pos = size
+        while pos > 0:
+            pos = max(0, pos - step)
+            handle.seek(pos)
+            chunk = handle.read(size - pos)
+            cut = chunk.rfind(b"\n")
+            if cut >= 0:
+                handle.truncate(pos + cut + 1)
+                return
+        handle.truncate(0)
+
+
+def _lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    with path.open(encoding="utf-8") as handle:
+        for lineno, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                raise LoaderError(
+                    f"{path}:{lineno}: not a JSON line; is this a keyfindings output file?"
+                ) from None
+            if isinstance(record, dict):
+                yield lineno, record
+
+
+def scan_results(path: Path) -> dict[str, Produced]:
+    """Paper id → what produced its latest result in an output file (repairing a cut tail)."""
+    if not path.exists():
+        return {}
+    _repair_tail(path)
+    done: dict[str, Produced] = {}
+    for lineno, record in _lines(path):
+        try:
+            prompt = record["prompt"]
+            done[record["paper_id"]] = Produced(
+                f"{prompt['name']}@v{prompt['version']}",
+                prompt["sha256"],
+                record["model"],
+                record["backend"],
+            )
+        except (KeyError, TypeError):
+            raise LoaderError(f"{path}:{lineno}: not a keyfindings result line") from None
+    return done
+
+
+class JsonlAppender:
+    """Opens a JSONL file for appending and writes one flushed line per record."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._handle: IO[str] | None = None
+
+    def write(self, line: str) -> None:
+        """Append one JSON text line and flush it to the OS."""
+        if self._handle is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self.path.exists():
+                _repair_tail(self.path)
+            self._handle = self.path.open("a", encoding="utf-8")
+        self._handle.write(line.rstrip("\n") + "\n")
+        self._handle.flush()
+
+    def close(self) -> None:
+        """Flush to disk and close."""
+        if self._handle is not None:
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            self._handle.close()
+            self._handle = None

@@ -1,0 +1,7 @@
+"""The "AI Key Findings" button: single-flight generation, the HTTP app and its demo page."""
+
+from __future__ import annotations
+
+from keyfindings.service.flight import FindingsService, Pending
+
+__all__ = ["FindingsService", "Pending"]

@@ -1,0 +1,120 @@
+"""The button's path: instant on a cache hit, one model call per paper however many click.
+
+Concurrent requests for one paper share a single generation:
+- in one process (threads or asyncio tasks) through one ``Future`` per cache key;
+- across worker processes sharing a cache directory through a file lock per key: the process
+  that gets the lock generates, the others wait for it and then read the cache.
+Generation runs in a background thread, so a caller whose time budget runs out gets ``Pending``
+and the result still lands in the cache for the next request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from keyfindings.paper import Paper
+from keyfindings.schema import Result
+from keyfindings.summarizer import Summarizer
+
+
+@dataclass(frozen=True)
+class Pending:
+    """The answer is being generated; ask again in ``retry_after_s`` seconds."""
+
+    paper_id: str
+    retry_after_s: float = 2.0
+    status: str = "pending"
+
+
+class FindingsService:
+    """``get_findings`` over one Summarizer; safe to share between threads and tasks."""
+
+    def __init__(self, summarizer: Summarizer, *, workers: int = 4) -> None:
+        if summarizer.cache is None:
+            raise ValueError("the button needs a cache: build the Summarizer with use_cache=True")
+        self.summarizer = summarizer
+        self.cache = summarizer.cache
+        self._locks_dir = Path(self.cache.directory) / "locks"
+        self._locks_dir.mkdir(parents=True, exist_ok=True)
+        self._inflight: dict[str, Future[Result]] = {}
+        self._inflight_ids: dict[str, str] = {}
+        self._guard = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="keyfindings")
+
+    def _lookup(self, key: str) -> Result | None:
+        return self.cache.get(key) or self.cache.get_recent(key)
+
+    def _generate(self, paper: Paper, key: str) -> Result:
+        lock_name = hashlib.sha256(key.encode()).hexdigest()[:32] + ".lock"
+        try:
+            with FileLock(str(self._locks_dir / lock_name)):
+                found = self._lookup(key)  # another process may have made it meanwhile
+                if found is not None:
+                    return found
+                return self.summarizer.summarize(paper)
+        finally:
+            with self._guard:
+                self._inflight.pop(key, None)
+                self._inflight_ids.pop(paper.id, None)
+
+    def submit(self, paper: Paper | Mapping[str, Any]) -> Future[Result]:
+        """The shared future for this paper's result (a finished one on a cache hit)."""
+        paper = paper if isinstance(paper, Paper) else Paper.from_dict(paper)
+        key = self.summarizer.key_for(paper)
+        hit = self.cache.get(key)
+        if hit is not None:
+            done: Future[Result] = Future()
+            done.set_result(hit)
+            return done
+        with self._guard:
+            future = self._inflight.get(key)
+            if future is None:
+                future = self._pool.submit(self._generate, paper, key)
+                self._inflight[key] = future
+                self._inflight_ids[paper.id] = key
+        return future
+
+    def get_findings(
+        self, paper: Paper | Mapping[str, Any], *, budget_s: float = 30.0
+    ) -> Result | Pending:
+        """The result within ``budget_s`` seconds, else ``Pending`` (generation goes on)."""
+        future = self.submit(paper)
+        try:
+            return future.result(timeout=budget_s)
+        except FutureTimeout:
+            paper_id = paper.id if isinstance(paper, Paper) else Paper.from_dict(paper).id
+            return Pending(paper_id)
+
+    async def aget_findings(
+        self, paper: Paper | Mapping[str, Any], *, budget_s: float = 30.0
+    ) -> Result | Pending:
+        """Async form: awaits the shared future without blocking the event loop."""
+        future = self.submit(paper)
+        try:
+            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), budget_s)
+        except TimeoutError:
+            paper_id = paper.id if isinstance(paper, Paper) else Paper.from_dict(paper).id
+            return Pending(paper_id)
+
+    def by_id(self, paper_id: str) -> Result | Pending | None:
+        """A stored result for a paper id (this prompt and model), ``Pending``, or None."""
+        with self._guard:
+            if paper_id in self._inflight_ids:
+                return Pending(paper_id)
+        key = self.cache.lookup(paper_id, self.summarizer.scope())
+        return self._lookup(key) if key else None
+
+    def close(self) -> None:
+        """Stop accepting work, let running generations finish, release connections."""
+        self._pool.shutdown(wait=True)
+        self.summarizer.close()
