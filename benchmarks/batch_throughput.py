@@ -35,14 +35,26 @@ _LENGTH = re.compile(rb"content-length:\s*(\d+)", re.I)
 def _response(body: bytes) -> bytes:
     request = json.loads(body)
     answer = good_answer(request["messages"][1]["content"])
-    payload = json.dumps({
-        "id": "bench", "object": "chat.completion", "created": 0, "model": "bench",
-        "choices": [{"index": 0, "finish_reason": "stop",
-                     "message": {"role": "assistant", "content": json.dumps(answer)}}],
-        "usage": {"prompt_tokens": 400, "completion_tokens": 120, "total_tokens": 520},
-    }).encode()
-    head = (f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
-            f"content-length: {len(payload)}\r\n\r\n").encode()
+    payload = json.dumps(
+        {
+            "id": "bench",
+            "object": "chat.completion",
+            "created": 0,
+            "model": "bench",
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": json.dumps(answer)},
+                }
+            ],
+            "usage": {"prompt_tokens": 400, "completion_tokens": 120, "total_tokens": 520},
+        }
+    ).encode()
+    head = (
+        f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(payload)}\r\n\r\n"
+    ).encode()
     return head + payload
 
 
@@ -89,8 +101,13 @@ print(json.dumps({"written": stats.written, "failed": stats.failed, "elapsed": e
 def run_client(papers: int, concurrency: int, base_url: str, workdir: Path) -> dict[str, float]:
     source = write_jsonl(workdir / f"in-{papers}.jsonl", range(papers))
     out = workdir / f"out-{papers}-{concurrency}-{time.monotonic_ns()}.jsonl"
-    done = subprocess.run([sys.executable, "-c", CLIENT, str(source), str(out), base_url,
-                           str(concurrency)], capture_output=True, text=True, check=True, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-c", CLIENT, str(source), str(out), base_url, str(concurrency)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
     result: dict[str, float] = json.loads(done.stdout)
     return result
 
@@ -113,14 +130,17 @@ def main() -> None:
                     r = run_client(papers, args.n, f"http://127.0.0.1:{port}/v1", Path(tmp))
                     ideal = args.n / latency
                     rate = r["written"] / r["elapsed"]
-                    print(f"N={args.n} L={latency * 1000:.0f}ms papers={papers}: "
-                          f"{rate:.1f}/s = {rate / ideal:.2f} x ideal N/L ({ideal:.0f}/s); "
-                          f"client CPU {r['cpu'] / r['written'] * 1000:.2f} ms/paper; "
-                          f"peak RSS {r['maxrss_mib']:.0f} MiB; failed {r['failed']:.0f}",
-                          flush=True)
+                    print(
+                        f"N={args.n} L={latency * 1000:.0f}ms papers={papers}: "
+                        f"{rate:.1f}/s = {rate / ideal:.2f} x ideal N/L ({ideal:.0f}/s); "
+                        f"client CPU {r['cpu'] / r['written'] * 1000:.2f} ms/paper; "
+                        f"peak RSS {r['maxrss_mib']:.0f} MiB; failed {r['failed']:.0f}",
+                        flush=True,
+                    )
             finally:
                 server.terminate()
-    print(f"(benchmark process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MiB)")
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    print(f"(benchmark process peak RSS {own} MiB)")
 
 
 if __name__ == "__main__":
