@@ -125,35 +125,30 @@ class Summarizer:
 
     # ---- keys and cache ----
 
-    def key_for(self, paper: Paper) -> str:
-        """Cache key: paper fields the prompt sees, prompt, model, params, schema, checks."""
-        return cache_key(
-            {
-                "paper": paper_variables(paper),
-                "prompt": self.prompt.ref.model_dump(),
-                "model": self.backend.identity(),
-                "params": self.params.model_dump(),
-                "schema": {
-                    "version": SCHEMA_VERSION,
-                    "sha256": _SCHEMA_SHA,
-                    "answer_format": self.prompt.meta.answer_format,
-                },
-                "checks": CHECKS_VERSION,
-            }
-        )
+    def _configuration(self) -> dict[str, Any]:
+        """Everything but the paper that changes the answer."""
+        return {
+            "prompt": self.prompt.ref.model_dump(),
+            "model": self.backend.identity(),
+            "params": self.params.model_dump(),
+            "schema": {
+                "version": SCHEMA_VERSION,
+                "sha256": _SCHEMA_SHA,
+                "answer_format": self.prompt.meta.answer_format,
+            },
+            "checks": CHECKS_VERSION,
+        }
 
     def scope(self) -> str:
-        """Hash of the configuration without the paper: indexes results by paper id."""
+        """Hash of the configuration without the paper (computed once: it is on the hot path
+        of every cache hit). Part of every key; also indexes results by paper id."""
         if self._scope is None:
-            self._scope = cache_key(
-                {
-                    "prompt": self.prompt.ref.model_dump(),
-                    "model": self.backend.identity(),
-                    "params": self.params.model_dump(),
-                    "schema": SCHEMA_VERSION,
-                }
-            ).rsplit(":", 1)[-1][:24]
+            self._scope = cache_key(self._configuration()).rsplit(":", 1)[-1]
         return self._scope
+
+    def key_for(self, paper: Paper) -> str:
+        """Cache key: the paper fields the prompt sees, plus the configuration's hash."""
+        return cache_key({"paper": paper_variables(paper), "configuration": self.scope()})
 
     def cached(self, paper: Paper | Mapping[str, Any]) -> Result | None:
         """The cached result for this paper under this configuration, if any."""

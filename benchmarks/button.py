@@ -1,0 +1,144 @@
+"""The button's hot paths, measured in one run (not a test):
+
+1. cache-hit latency of ``get_findings`` (p50, p99), against a bare diskcache read of the same
+   entry as the baseline;
+2. the same over HTTP with wrk (Debian's ``wrk``; a Python client when it is missing), against
+   ``/healthz`` on the same server as the baseline;
+3. 100 concurrent requests for one uncached paper against a slow scripted model server: how many
+   model calls were made (goal: exactly 1).
+
+    .venv/bin/python benchmarks/button.py
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from keyfindings import Paper, ResultCache, Summarizer  # noqa: E402
+from keyfindings.backends.openai_compat import OpenAICompatBackend  # noqa: E402
+from keyfindings.service import FindingsService  # noqa: E402
+from keyfindings.service.app import create_app  # noqa: E402
+from tests.conftest import rct_answer, running  # noqa: E402
+from tests.scripted_server import ScriptedServer, chat  # noqa: E402
+
+RCT = ROOT / "tests" / "fixtures" / "rct.json"
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[int(0.99 * (len(ordered) - 1))]
+
+
+def cache_hit_latency(service: FindingsService, paper: Paper, n: int = 20000) -> None:
+    key = service.summarizer.key_for(paper)
+    raw = service.cache._cache
+    base, ours = [], []
+    for _ in range(n):
+        t = time.perf_counter()
+        raw.get(key)
+        base.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        service.get_findings(paper)
+        ours.append(time.perf_counter() - t)
+    (b50, _), (o50, o99) = percentiles(base), percentiles(ours)
+    print(
+        f"get_findings cache hit: p50 {o50 * 1e6:.0f} us, p99 {o99 * 1e6:.0f} us "
+        f"(bare diskcache read p50 {b50 * 1e6:.0f} us: ratio {o50 / b50:.1f}x)"
+    )
+
+
+def wrk(url: str, seconds: int = 5) -> float:
+    out = subprocess.run(
+        ["wrk", "-t2", "-c32", f"-d{seconds}s", url], capture_output=True, text=True, check=True
+    ).stdout
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    return float(match.group(1)) if match else 0.0
+
+
+def python_load(url: str, seconds: float = 5.0) -> float:
+    import httpx2
+
+    done, deadline = 0, time.monotonic() + seconds
+
+    def worker() -> int:
+        count = 0
+        with httpx2.Client() as client:
+            while time.monotonic() < deadline:
+                client.get(url)
+                count += 1
+        return count
+
+    with ThreadPoolExecutor(8) as pool:
+        done = sum(pool.map(lambda _: worker(), range(8)))
+    return done / seconds
+
+
+def http_throughput(service: FindingsService, paper: Paper) -> None:
+    app = create_app(service)
+    load = wrk if shutil.which("wrk") else python_load
+    with running(app) as base:
+        found = f"{base}/v1/papers/{paper.id}/key-findings"
+        health = load(f"{base}/healthz")
+        hits = load(found)
+    tool = "wrk -t2 -c32" if load is wrk else "python client (install wrk for a real load tool)"
+    print(
+        f"HTTP cache hits ({tool}): {hits:.0f} req/s; /healthz {health:.0f} req/s "
+        f"(ratio {hits / health:.2f})"
+    )
+
+
+def single_flight(tmp: Path) -> None:
+    server = ScriptedServer().start()
+
+    def slow(body: dict[str, Any]) -> Any:
+        reply = chat(rct_answer())
+        reply.delay = 1.0
+        return reply
+
+    server.handler = slow
+    backend = OpenAICompatBackend("bench", base_url=server.base_url, timeout=30)
+    service = FindingsService(Summarizer(backend, cache=ResultCache(tmp / "flight")), workers=4)
+    paper = Paper.model_validate(json.loads(RCT.read_text()))
+    start = time.perf_counter()
+    with ThreadPoolExecutor(100) as pool:
+        outcomes = list(pool.map(lambda _: service.get_findings(paper, budget_s=30), range(100)))
+    elapsed = time.perf_counter() - start
+    ok = sum(getattr(o, "status", "") == "ok" for o in outcomes)
+    print(
+        f"100 concurrent requests, one uncached paper, model latency 1.0 s: "
+        f"{server.calls} model call(s), {ok}/100 got the result in {elapsed:.2f} s"
+    )
+    service.close()
+    server.stop()
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        server = ScriptedServer().start()
+        server.queue(chat(rct_answer()))
+        backend = OpenAICompatBackend("bench", base_url=server.base_url, timeout=30)
+        service = FindingsService(Summarizer(backend, cache=ResultCache(Path(tmp) / "c")))
+        paper = Paper.model_validate(json.loads(RCT.read_text()))
+        service.get_findings(paper)
+        cache_hit_latency(service, paper)
+        http_throughput(service, paper)
+        service.close()
+        server.stop()
+        single_flight(Path(tmp))
+
+
+if __name__ == "__main__":
+    main()
