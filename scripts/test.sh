@@ -5,6 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh dev
 
+# The demo-page test drives Debian's Chromium (Playwright never downloads a browser here).
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "== installing chromium for the demo-page test"
+  apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+fi
+
 echo "== ruff"; .venv/bin/ruff check src tests benchmarks evals
 echo "== ruff format"; .venv/bin/ruff format --check src tests benchmarks evals
 echo "== mypy"; .venv/bin/mypy

@@ -187,8 +187,9 @@ gates: {{unsupported_numbers_per_paper: "<= 0"}}
         "KEYFINDINGS_CACHE_DIR": str(tmp_path / "c"),
         "PATH": "/usr/bin:/bin",
     }
-    out = subprocess.run(
-        [
+
+    def run_eval() -> subprocess.CompletedProcess[str]:
+        command = [
             sys.executable,
             "-m",
             "keyfindings.cli",
@@ -197,13 +198,12 @@ gates: {{unsupported_numbers_per_paper: "<= 0"}}
             "--out-dir",
             str(tmp_path / "runs"),
             "-q",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=300,
-    )
+        ]
+        return subprocess.run(
+            command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300
+        )
+
+    out = run_eval()
     assert out.returncode == 1, out.stderr  # v2 fails the gate
     assert "FAIL key_findings@v2 · scripted: unsupported_numbers_per_paper" in out.stdout
     [run_dir] = list((tmp_path / "runs").iterdir())
@@ -218,22 +218,6 @@ gates: {{unsupported_numbers_per_paper: "<= 0"}}
     assert "99% with reminders" in report and "class=diff" in report
     assert len((run_dir / "cases.jsonl").read_text().splitlines()) == 9
     calls = server.calls
-    again = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "keyfindings.cli",
-            "eval",
-            str(suite),
-            "--out-dir",
-            str(tmp_path / "runs"),
-            "-q",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=300,
-    )
+    again = run_eval()
     assert again.returncode == 1
     assert server.calls == calls + 9  # v1 comes from the cache; v2 was flagged, so re-asked (3x3)

@@ -23,7 +23,7 @@ from keyfindings.summarizer import Summarizer
 EXIT_ERROR = 1
 
 
-def _add_model_options(parser: argparse.ArgumentParser) -> None:
+def _add_model_options(parser: argparse.ArgumentParser, *, prompt_option: bool = True) -> None:
     group = parser.add_argument_group("model (default: the embedded local model)")
     group.add_argument(
         "--backend",
@@ -36,7 +36,8 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--api-key", help="API key [env OPENAI_API_KEY]; prefer the env var")
     group.add_argument("--model-path", help="a local GGUF file for the embedded backend")
     group.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
-    group.add_argument("--prompt", help="prompt NAME@vN (default: the backend's default)")
+    if prompt_option:
+        group.add_argument("--prompt", help="prompt NAME@vN (default: the backend's default)")
     cache = parser.add_argument_group("cache")
     cache.add_argument("--cache-dir", help="cache directory [env KEYFINDINGS_CACHE_DIR]")
     cache.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
@@ -189,6 +190,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             base_url=args.base_url,
             model=args.model,
             model_path=args.model_path,
+            api_key=args.api_key,
+            timeout=args.timeout,
         )
         suite = Suite(
             name=args.name,
@@ -208,7 +211,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"  {outcome.case.paper.id}: {outcome.score.status}", file=sys.stderr, flush=True)
 
-    run = run_suite(suite, base=base, use_cache=not args.no_cache, on_case=progress)
+    cache = None if args.no_cache else ResultCache(_results_dir(args.cache_dir))
+    run = run_suite(suite, base=base, cache=cache, on_case=progress)
     folder = write_run(run, Path(args.out_dir))
     print(markdown(run), end="")
     print(f"keyfindings: report in {folder}/report.html", file=sys.stderr)
@@ -334,11 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="adhoc", help="run name (flags mode)")
     p.add_argument("--out-dir", default="evals/runs", help="where run directories go")
     p.add_argument("-q", "--quiet", action="store_true", help="no per-case progress")
-    p.add_argument("--backend", choices=["auto", "openai", "local"], default="auto")
-    p.add_argument("--base-url")
-    p.add_argument("--model")
-    p.add_argument("--model-path")
-    p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    _add_model_options(p, prompt_option=False)
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("prompts", help="list prompt versions or show one")

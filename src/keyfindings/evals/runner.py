@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from keyfindings.cache import ResultCache
 from keyfindings.checks import check_findings, errors_only
 from keyfindings.config import make_backend
 from keyfindings.evals.metrics import CaseScore, score_case
@@ -179,7 +180,9 @@ class EvalRun:
         return failures
 
 
-def run_suite(suite: Suite, *, base: Path, use_cache: bool = True, on_case: Any = None) -> EvalRun:
+def run_suite(
+    suite: Suite, *, base: Path, cache: ResultCache | None = None, on_case: Any = None
+) -> EvalRun:
     """Run every cell; ``on_case(outcome)`` is called as each case finishes."""
     cases = [case for source in suite.sources() for case in load_cases(source, base)]
     report = on_case or (lambda outcome: None)
@@ -200,7 +203,9 @@ def run_suite(suite: Suite, *, base: Path, use_cache: bool = True, on_case: Any 
     for spec in suite.models:
         backend = make_backend(spec.config())
         for prompt in suite.prompts:
-            summarizer = Summarizer(backend, prompt=prompt, use_cache=use_cache)
+            summarizer = Summarizer(
+                backend, prompt=prompt, cache=cache, use_cache=cache is not None
+            )
             cell = Cell(f"{prompt} · {spec.label}", prompt, spec.label)
             cell.outcomes = asyncio.run(_run_cell(summarizer, cases, suite.concurrency, report))
             cells.append(cell)

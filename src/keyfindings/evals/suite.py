@@ -48,11 +48,13 @@ class ModelSpec(BaseModel):
     base_url: str | None = None
     model: str | None = None
     model_path: str | None = None
+    api_key: str | None = Field(None, exclude=True, repr=False)  # flags only; never in a file
     timeout: float = 300.0
 
     def config(self) -> ModelConfig:
         """As a ``ModelConfig`` (the API key comes from the environment, never the file)."""
         return ModelConfig(
+            api_key=self.api_key,
             backend=self.backend,
             base_url=self.base_url,
             model=self.model,
