@@ -59,9 +59,17 @@ def build_summarizer(args: argparse.Namespace, **kwargs: Any) -> Summarizer:
     """A Summarizer from the shared model and cache options."""
     config = _model_config(args)
     cache = None if args.no_cache else ResultCache(_results_dir(args.cache_dir))
+    backend = make_backend(config)
+    if backend.name == "local":
+        print(
+            f"keyfindings: using the embedded model {backend.model} (offline; set --base-url "
+            "or OPENAI_API_KEY for a remote one)",
+            file=sys.stderr,
+        )
+    prompt = getattr(args, "prompt", None) or config.default_prompt()
     return Summarizer(
-        make_backend(config),
-        prompt=args.prompt or config.default_prompt(),
+        backend,
+        prompt=prompt,
         cache=cache,
         use_cache=not args.no_cache,
         refresh=args.refresh,

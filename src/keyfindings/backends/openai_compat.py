@@ -196,9 +196,17 @@ class OpenAICompatBackend:
         return BackendError(f"{self.base_url}: {type(exc).__name__}: {message}")
 
     def _fall_back(self, mode: str, error: BackendError) -> str | None:
-        """The next mode to try if ``error`` is a rejection of ``mode``'s response_format."""
-        rejected = isinstance(error, RequestRejectedError) and error.status_code in (400, 422)
-        if not rejected or not _FORMAT_REJECTED.search(str(error)) or mode == MODES[-1]:
+        """The next mode to try if ``error`` is a rejection of ``mode``'s response_format.
+
+        llama-cpp-python's server (0.3.36, measured) answers a ``json_schema`` request with HTTP
+        500 carrying a validation error about ``response_format``, so a 500 that names
+        response_format counts as a rejection too.
+        """
+        message = str(error)
+        rejected = (
+            error.status_code in (400, 422) and _FORMAT_REJECTED.search(message) is not None
+        ) or (error.status_code == 500 and "response_format" in message)
+        if not rejected or mode == MODES[-1]:
             return None
         return MODES[MODES.index(mode) + 1]
 
