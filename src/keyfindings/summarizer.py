@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from keyfindings.backends.base import Backend, Completion, Messages
 from keyfindings.cache import ResultCache, cache_key
 from keyfindings.checks import CHECKS_VERSION, check_findings, errors_only
-from keyfindings.errors import ValidationFailedError
+from keyfindings.errors import ConfigError, ValidationFailedError
 from keyfindings.paper import Paper
 from keyfindings.prompts import GenerationParams, Prompt, load_prompt, paper_variables
 from keyfindings.retry import RetryPolicy
@@ -106,12 +106,13 @@ class Summarizer:
     ) -> None:
         self.backend = backend
         self.prompt = load_prompt(prompt) if isinstance(prompt, str) else prompt
-        self.params = (
-            self.prompt.meta.params.model_copy(update=dict(params))
-            if params
-            else self.prompt.meta.params
-        )
-        GenerationParams.model_validate(self.params.model_dump())
+        base = self.prompt.meta.params
+        try:
+            self.params = (
+                GenerationParams.model_validate({**base.model_dump(), **params}) if params else base
+            )
+        except ValidationError as exc:
+            raise ConfigError(f"bad generation parameters: {exc}") from None
         self.cache = (cache or ResultCache()) if use_cache else None
         self.refresh = refresh
         self.max_reasks = max_reasks

@@ -89,9 +89,12 @@ class TopKGrammarLlama(Llama):
     Everything else (sampling with temperature, no grammar) is llama-cpp-python's own.
     """
 
+    use_top_k = True  # False gives llama-cpp-python's own sampler (benchmarks compare the two)
+
     def _init_sampler(self, *args: Any, **kwargs: Any) -> Any:
         grammar = kwargs.get("grammar")
-        if grammar is None or kwargs.get("temp", 0.8) != 0.0 or kwargs.get("logits_processor"):
+        greedy = kwargs.get("temp", 0.8) == 0.0 and not kwargs.get("logits_processor")
+        if grammar is None or not greedy or not self.use_top_k:
             return super()._init_sampler(*args, **kwargs)
         chain = internals.LlamaSampler()
         custom = TopKGrammarSampler(self._model.vocab, grammar)
