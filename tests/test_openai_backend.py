@@ -259,3 +259,14 @@ def test_secret_never_reaches_cache_or_result(
     for path in cache.directory.rglob("*"):
         if path.is_file():
             assert b"sk-secret" not in path.read_bytes()
+
+
+def test_flagged_result_keeps_the_best_attempt(
+    make_summarizer: Any, server: ScriptedServer, rct: Paper
+) -> None:
+    bad = rct_answer()
+    bad["results"] = [{"text": "Infections fell by 45% with vitamin D.", "evidence": [6]}]
+    server.queue(chat(bad), chat("not json at all"))
+    result = make_summarizer(max_reasks=1).summarize(rct)
+    assert result.status == "flagged" and result.findings is not None
+    assert [i.code for i in result.issues if i.severity == "error"] == ["unsupported_number"]

@@ -162,8 +162,9 @@ class Summarizer:
 
     def _session(self, run: _Run) -> Generator[Messages, Completion, Result]:
         issues: list[Issue] = []
-        findings: KeyFindings | None = None
         raw: str | None = None
+        # The flagged result keeps the attempt with the fewest errors, not merely the last one.
+        best: tuple[int, KeyFindings | None, list[Issue]] = (1 << 30, None, [])
         for attempt in range(self.max_reasks + 1):
             if attempt:
                 run.usage.reasks += 1
@@ -172,6 +173,9 @@ class Summarizer:
             findings, issues = self._evaluate(run.paper, completion)
             if not errors_only(issues):
                 return self._result(run, "ok", findings, issues)
+            rank = len(errors_only(issues)) if findings is not None else 1 << 20
+            if rank < best[0]:
+                best = (rank, findings, issues)
             run.messages = [
                 *run.messages,
                 {"role": "assistant", "content": raw[:_RAW_ECHO_LIMIT]},
@@ -186,7 +190,7 @@ class Summarizer:
                 last_raw=raw,
                 usage=run.usage,
             )
-        return self._result(run, "flagged", findings, issues)
+        return self._result(run, "flagged", best[1], best[2])
 
     def _evaluate(
         self, paper: Paper, completion: Completion
