@@ -11,10 +11,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+# Bump when the grammar changes what the model can write: part of the local model's identity,
+# hence of every cache key.
+GRAMMAR_VERSION = "2"
 # A sentence: text without quotes, backslashes or control characters, in which a period is
-# followed by a non-space (decimals, "e.g"), ending in a period.
+# followed only by a digit (decimals such as 0.78), ending in a period. (v1 allowed any
+# non-space after a period, and the model glued sentences together: "steps.analgesic use".)
 _RULES = r"""
-sentence ::= [^ ."\\\x00-\x1f] ([^."\\\x00-\x1f] | "." [^ ."\\\x00-\x1f])* "."
+sentence ::= [^ ."\\\x00-\x1f] ([^."\\\x00-\x1f] | "." [0-9])* "."
 ws ::= [ \n]? [ \n]?
 """
 

@@ -14,7 +14,11 @@ import threading
 from pathlib import Path
 from typing import Any, ClassVar
 
-from keyfindings.backends._grammar import has_sentence_caps, sentence_capped_gbnf
+from keyfindings.backends._grammar import (
+    GRAMMAR_VERSION,
+    has_sentence_caps,
+    sentence_capped_gbnf,
+)
 from keyfindings.backends.base import Completion, Messages
 from keyfindings.errors import BackendError, ConfigError, ModelFileError
 from keyfindings.models import DEFAULT_MODEL, assemble, file_sha256
@@ -82,6 +86,7 @@ class LocalBackend:
             "model": self.model,
             "sha256": self.digest(),
             "n_ctx": self.n_ctx,
+            "grammar": GRAMMAR_VERSION,
         }
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
