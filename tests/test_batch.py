@@ -173,3 +173,40 @@ def test_synthetic_paper_is_valid() -> None:
     from keyfindings import Paper
 
     assert len(Paper.from_dict(paper(3)).sentences) == 4
+
+
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(
+    server: ScriptedServer, tmp_path: Path
+) -> None:
+    server.handler = FaultyHandler(delay=0.05, faults=False)
+    source = write_jsonl(tmp_path / "in.jsonl", range(200))
+    out = tmp_path / "out.jsonl"
+    cmd = [
+        sys.executable,
+        "-m",
+        "keyfindings.cli",
+        "batch",
+        str(source),
+        "-o",
+        str(out),
+        "--base-url",
+        server.base_url,
+        "--model",
+        "m",
+        "--concurrency",
+        "4",
+        "--quiet",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 60
+    while len(lines(out)) < 10 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert "Run the same command again to resume" in stderr and "Traceback" not in stderr
+    assert 10 <= len(lines(out)) < 200  # every line is whole JSON
