@@ -129,3 +129,32 @@ def test_repeated_finding_is_an_error(rct: Paper) -> None:
     )
     issues = errors_only(check_findings(rct, kf))
     assert codes(issues) == ["repeated"] and issues[0].section == "limitations"
+
+
+def test_sentences_that_say_a_section_is_empty_are_dropped() -> None:
+    from keyfindings.schema import TextAnswer
+
+    answer = TextAnswer(
+        study_type="cohort",
+        methodology="We followed 40 adults.",
+        results="No adverse findings were reported in any group.",
+        significance="It works.",
+        limitations="The study did not report any limitations.",
+    )
+    findings = answer.to_findings()
+    assert findings.limitations == []
+    assert [f.text for f in findings.results] == ["No adverse findings were reported in any group."]
+    for text in (
+        "None.",
+        "N/A",
+        "No limitations stated in the abstract.",
+        "Limitations were not stated.",
+    ):
+        assert (
+            TextAnswer(
+                study_type="other", methodology="", results="", significance="", limitations=text
+            )
+            .to_findings()
+            .limitations
+            == []
+        )

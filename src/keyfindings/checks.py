@@ -17,7 +17,7 @@ from keyfindings.schema import SECTIONS, Finding, Issue, KeyFindings
 # Share of a finding's content words that its evidence sentences must contain. Paraphrase keeps
 # most content words; an invented claim shares few. 0.5 accepted every finding the 1.5B model
 # copied and rejected invented populations in the review cases.
-CHECKS_VERSION = "2"  # bump when acceptance changes: it is part of the cache key
+CHECKS_VERSION = "3"  # bump when acceptance changes: it is part of the cache key
 MIN_COVERAGE = 0.5
 MAX_EVIDENCE = 3
 MAX_FINDING_WORDS = 60
