@@ -127,3 +127,28 @@ def test_cache_stats_and_clear(server: ScriptedServer, tmp_path: Path) -> None:
     assert stats["entries"] == 1 and stats["by_prompt"] == {"key_findings@v1": 1}
     cleared = run("cache", "clear", "--prompt", "key_findings@v1", *args)
     assert "removed 1 entries" in cleared.stdout
+
+
+def test_models_lists_the_embedded_default() -> None:
+    out = run("models")
+    assert out.returncode == 0
+    assert "default (embedded): qwen2.5-coder-1.5b-instruct-q4_k_m" in out.stdout
+    assert "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046" in out.stdout
+
+
+def test_batch_dry_run_from_the_command_line(server: ScriptedServer, tmp_path: Path) -> None:
+    out = run(
+        "batch",
+        str(FIXTURES / "pubmed_set.xml"),
+        "-o",
+        str(tmp_path / "o.jsonl"),
+        "--dry-run",
+        *remote(server),
+        "--model",
+        "gpt-4o-mini",
+    )
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert (report["papers"], report["to_generate"], report["invalid"]) == (2, 2, 1)
+    assert report["cost_usd_max"] > report["cost_usd_typical"] > 0
+    assert server.calls == 0
