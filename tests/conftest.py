@@ -19,10 +19,17 @@ FIXTURES = Path(__file__).parent / "fixtures"
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "pubmedqa_dev.jsonl"
 
 
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One assembled copy of the embedded model (1.1 GB) for the whole session."""
+    return tmp_path_factory.mktemp("models")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_dirs(tmp_path: Path, models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test touches the user's cache or picks up a real API key or server."""
     monkeypatch.setenv("KEYFINDINGS_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("KEYFINDINGS_MODELS_DIR", str(models_dir))
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "KEYFINDINGS_MODEL"):
         monkeypatch.delenv(name, raising=False)
     OpenAICompatBackend._modes.clear()

@@ -60,8 +60,9 @@ DEFAULT_MODEL = PackagedModel(
 
 
 def models_dir() -> Path:
-    """Where assembled weights live: ``<cache dir>/models``."""
-    return default_cache_dir() / "models"
+    """Where assembled weights live: ``KEYFINDINGS_MODELS_DIR``, else ``<cache dir>/models``."""
+    env = os.environ.get("KEYFINDINGS_MODELS_DIR")
+    return Path(env) if env else default_cache_dir() / "models"
 
 
 def _verified_marker(path: Path) -> Path:
