@@ -169,7 +169,9 @@ class OpenAICompatBackend:
         body: dict[str, Any] = {"model": self.model, **params.model_dump(exclude_none=True)}
         response_format = _response_format(mode, without_sentence_caps(schema))
         if response_format is not None:
-            body["response_format"] = response_format
+            # Sent as extra_body: the SDK otherwise walks the whole JSON schema through its
+            # TypedDict transform on every request (profiled: ~1/4 of the client's CPU per call).
+            body["extra_body"] = {"response_format": response_format}
         self._bodies[key] = (schema, params, body)
         return body
 
