@@ -36,9 +36,8 @@ def to_markdown(result: Result, paper: Paper | None = None) -> str:
     if errors:
         lines += ["## Issues", *[f"- {i.code}: {i.message}" for i in errors], ""]
     usage = result.usage
-    source = (
-        "cache" if result.cached else f"{usage.attempts} request(s), {result.latency_ms:.0f} ms"
-    )
+    elapsed = f"{usage.attempts} request(s), {result.latency_ms / 1000:.1f} s"
+    source = "cache" if result.cached else elapsed
     lines.append(
         f"_{result.prompt.ref} · {result.backend}:{result.model} · "
         f"{usage.prompt_tokens}+{usage.completion_tokens} tokens · {source}_"
