@@ -31,6 +31,28 @@ def lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def batch_command(source: Path, out: Path, server: ScriptedServer, tmp_path: Path) -> list[str]:
+    """The CLI batch command against the scripted server, 4 requests in flight."""
+    return [
+        sys.executable,
+        "-m",
+        "keyfindings.cli",
+        "batch",
+        str(source),
+        "-o",
+        str(out),
+        "--base-url",
+        server.base_url,
+        "--model",
+        "m",
+        "--concurrency",
+        "4",
+        "--quiet",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
+
+
 def make(server: ScriptedServer, cache: ResultCache, **kwargs: Any) -> Summarizer:
     backend = OpenAICompatBackend("test-model", base_url=server.base_url, timeout=1.0)
     return Summarizer(
@@ -68,24 +90,7 @@ def test_sigkill_mid_run_then_resume(server: ScriptedServer, tmp_path: Path) -> 
     server.handler = handler
     source = write_jsonl(tmp_path / "in.jsonl", range(150))
     out = tmp_path / "out.jsonl"
-    cmd = [
-        sys.executable,
-        "-m",
-        "keyfindings.cli",
-        "batch",
-        str(source),
-        "-o",
-        str(out),
-        "--base-url",
-        server.base_url,
-        "--model",
-        "m",
-        "--concurrency",
-        "4",
-        "--quiet",
-        "--cache-dir",
-        str(tmp_path / "cache"),
-    ]
+    cmd = batch_command(source, out, server, tmp_path)
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while len(lines(out)) < 30 and time.monotonic() < deadline:
@@ -181,24 +186,7 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(
     server.handler = FaultyHandler(delay=0.05, faults=False)
     source = write_jsonl(tmp_path / "in.jsonl", range(200))
     out = tmp_path / "out.jsonl"
-    cmd = [
-        sys.executable,
-        "-m",
-        "keyfindings.cli",
-        "batch",
-        str(source),
-        "-o",
-        str(out),
-        "--base-url",
-        server.base_url,
-        "--model",
-        "m",
-        "--concurrency",
-        "4",
-        "--quiet",
-        "--cache-dir",
-        str(tmp_path / "cache"),
-    ]
+    cmd = batch_command(source, out, server, tmp_path)
     proc = subprocess.Popen(
         cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
