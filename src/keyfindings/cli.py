@@ -6,6 +6,7 @@ Every anticipated failure ends as one line on stderr and a non-zero exit, never 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -192,15 +193,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     else:
         if not args.prompt_versions or not args.cases:
             raise KeyFindingsError("eval needs a SUITE file, or --prompt (one or more) and --cases")
-        spec = ModelSpec(
-            label=args.model or args.backend,
-            backend=args.backend,
-            base_url=args.base_url,
-            model=args.model,
-            model_path=args.model_path,
-            api_key=args.api_key,
-            timeout=args.timeout,
-        )
+        config = _model_config(args)
+        spec = ModelSpec(label=args.model or args.backend, **dataclasses.asdict(config))
         suite = Suite(
             name=args.name,
             prompts=args.prompt_versions,

@@ -53,14 +53,7 @@ class ModelSpec(BaseModel):
 
     def config(self) -> ModelConfig:
         """As a ``ModelConfig`` (the API key comes from the environment, never the file)."""
-        return ModelConfig(
-            api_key=self.api_key,
-            backend=self.backend,
-            base_url=self.base_url,
-            model=self.model,
-            model_path=self.model_path,
-            timeout=self.timeout,
-        )
+        return ModelConfig(api_key=self.api_key, **self.model_dump(exclude={"label"}))
 
 
 class CaseSource(BaseModel):
