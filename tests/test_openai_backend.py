@@ -103,8 +103,13 @@ def test_persistent_failure_is_flagged_and_not_cached(
     server.queue(*[chat(bad)] * 3)
     result = make_summarizer(max_reasks=2).summarize(rct)
     assert result.status == "flagged" and server.calls == 3
-    assert [i.code for i in result.issues if i.severity == "error"] == ["unsupported_number"]
-    assert result.findings is not None and result.findings.results[0].text.startswith("Infect")
+    # The unverified finding is withheld from readers, kept (text and why) in the issues.
+    assert result.findings is not None and result.findings.results == []
+    assert result.withheld == 1
+    [withheld] = [i for i in result.issues if i.code == "withheld"]
+    assert withheld.text == "Infections fell by 45% with vitamin D."
+    assert "unsupported_number" in withheld.message and withheld.section == "results"
+    assert len(result.answers) == 3 and result.answers[0].text.startswith("{")
     assert cache.stats()["entries"] == 0
 
 
@@ -269,4 +274,5 @@ def test_flagged_result_keeps_the_best_attempt(
     server.queue(chat(bad), chat("not json at all"))
     result = make_summarizer(max_reasks=1).summarize(rct)
     assert result.status == "flagged" and result.findings is not None
-    assert [i.code for i in result.issues if i.severity == "error"] == ["unsupported_number"]
+    assert [i.code for i in result.issues if i.code == "withheld"] == ["withheld"]
+    assert result.findings.methodology and not result.findings.results

@@ -23,6 +23,7 @@ from keyfindings.schema import Result
 KEY_PREFIX = "kf1:sha256:"
 _RECENT = "recent:"
 _INDEX = "index:"
+_ANSWERS = "answers:"
 
 
 def canonical_json(value: Any) -> str:
@@ -82,6 +83,16 @@ class ResultCache:
             self._cache.set(_RECENT + key, stored, expire=recent_ttl_s, tag=result.prompt.ref)
         if scope is not None:
             self._cache.set(f"{_INDEX}{scope}:{result.paper_id}", key, tag=result.prompt.ref)
+
+    def put_answers(self, key: str, result: Result) -> None:
+        """Keep a result with its raw answers under ``key`` (the configuration without the
+        checks): flagged ones too, and with no expiry, so a new checks version can re-judge them
+        instead of paying for them again."""
+        self._cache.set(_ANSWERS + key, result.model_dump_json(), tag=result.prompt.ref)
+
+    def get_answers(self, key: str) -> Result | None:
+        """The latest result stored by ``put_answers`` for this key, if any."""
+        return self._read(self._cache.get(_ANSWERS + key))
 
     def get_recent(self, key: str) -> Result | None:
         """A flagged result stored in the last few minutes for this key, if any."""

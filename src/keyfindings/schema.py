@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from keyfindings.sentences import split_sentences
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "1"  # the answer formats; Result fields are also hashed into the key
 SECTIONS = ("methodology", "results", "significance", "limitations")
 
 
@@ -69,15 +69,45 @@ class KeyFindings(BaseModel):
         return findings
 
 
+class IssueCode(StrEnum):
+    """Every problem a check or the pipeline can report (written by checks, read by metrics)."""
+
+    INVALID_JSON = "invalid_json"
+    SCHEMA = "schema"
+    TRUNCATED = "truncated"
+    TOO_LONG = "too_long"
+    TOO_SHORT = "too_short"
+    UNSUPPORTED_NUMBER = "unsupported_number"
+    UNGROUNDED = "ungrounded"
+    BAD_CITATION = "bad_citation"
+    CITATION_MISMATCH = "citation_mismatch"
+    EMPTY_SECTION = "empty_section"
+    TOO_MANY = "too_many"
+    REPEATED = "repeated"
+    EMPTY_ANSWER = "empty_answer"
+    # meaning: the finding says something other than its evidence
+    CONTRADICTS = "contradicts"
+    UNSTATED_DIRECTION = "unstated_direction"
+    OVERSTATED = "overstated"
+    CERTAINTY_ADDED = "certainty_added"
+    MISPLACED_NUMBER = "misplaced_number"
+    SWAPPED = "swapped"
+    SCOPE_DROPPED = "scope_dropped"
+    # a finding that failed and was kept from readers
+    WITHHELD = "withheld"
+    REASK_NEEDED = "reask_needed"
+
+
 class Issue(BaseModel):
     """A problem a check found. Errors trigger a re-ask and, if they persist, a flagged result;
-    warnings are reported and do not."""
+    warnings are reported and do not. ``text`` keeps a withheld finding's words."""
 
-    code: str
+    code: IssueCode
     message: str
     severity: Literal["error", "warning"] = "error"
     section: str | None = None
     index: int | None = None
+    text: str | None = None
 
 
 class Usage(BaseModel):
@@ -107,8 +137,21 @@ class PromptRef(BaseModel):
         return f"{self.name}@v{self.version}"
 
 
+class RawAnswer(BaseModel):
+    """One answer exactly as the model wrote it: kept so a change to the checks can re-check
+    stored answers instead of paying for them again."""
+
+    text: str
+    finish_reason: str | None = None
+
+
 class Result(BaseModel):
-    """The envelope every caller gets: findings plus provenance, status, issues and usage."""
+    """The envelope every caller gets: findings plus provenance, status, issues and usage.
+
+    ``findings`` holds only findings that passed the checks; ``withheld`` counts those that did
+    not (their text and reasons are ``issues`` with code ``withheld``). ``answers`` are the raw
+    answers of every attempt; ``checks_version`` the checks they were judged by.
+    """
 
     paper_id: str
     status: Literal["ok", "flagged"]
@@ -120,6 +163,9 @@ class Result(BaseModel):
     model_digest: str | None = None
     schema_version: str = SCHEMA_VERSION
     usage: Usage = Field(default_factory=Usage)
+    withheld: int = 0
+    answers: list[RawAnswer] = []
+    checks_version: str = ""
     latency_ms: float = 0.0
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     cached: bool = False

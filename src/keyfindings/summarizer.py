@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from keyfindings.backends.base import Backend, Completion, Messages
 from keyfindings.cache import ResultCache, cache_key
-from keyfindings.checks import CHECKS_VERSION, check_findings, errors_only
+from keyfindings.checks import CHECKS_VERSION, check_findings, errors_only, withhold
 from keyfindings.errors import ConfigError, ValidationFailedError
 from keyfindings.paper import Paper
 from keyfindings.prompts import GenerationParams, Prompt, load_prompt, paper_variables
@@ -28,7 +28,9 @@ from keyfindings.schema import (
     ANSWER_FORMATS,
     SCHEMA_VERSION,
     Issue,
+    IssueCode,
     KeyFindings,
+    RawAnswer,
     Result,
     Usage,
     schema_sha256,
@@ -48,6 +50,11 @@ class _Run:
     messages: Messages
     usage: Usage = field(default_factory=Usage)
     started: float = field(default_factory=time.perf_counter)
+    answers: list[RawAnswer] = field(default_factory=list)
+    # Answers replayed from a stored result (``recheck``): already paid and counted.
+    replay: list[RawAnswer] = field(default_factory=list)
+    # With ``reask=False`` a recheck stops when the replayed answers run out.
+    attempt_limit: int | None = None
 
 
 def parse_answer(text: str, answer_type: type[Any]) -> tuple[KeyFindings | None, list[Issue]]:
@@ -59,7 +66,7 @@ def parse_answer(text: str, answer_type: type[Any]) -> tuple[KeyFindings | None,
     except json.JSONDecodeError as exc:
         return None, [
             Issue(
-                code="invalid_json",
+                code=IssueCode.INVALID_JSON,
                 message=f"the answer is not valid JSON "
                 f"({exc.msg} at line {exc.lineno} column {exc.colno})",
             )
@@ -68,7 +75,10 @@ def parse_answer(text: str, answer_type: type[Any]) -> tuple[KeyFindings | None,
         answer = answer_type.model_validate(data)
     except ValidationError as exc:
         return None, [
-            Issue(code="schema", message=f"{'.'.join(map(str, e['loc'])) or 'answer'}: {e['msg']}")
+            Issue(
+                code=IssueCode.SCHEMA,
+                message=f"{'.'.join(map(str, e['loc'])) or 'answer'}: {e['msg']}",
+            )
             for e in exc.errors()[:10]
         ]
     findings: KeyFindings = answer.to_findings()
@@ -123,11 +133,16 @@ class Summarizer:
         for name, cap in self.prompt.meta.max_sentences.items():
             self._schema["properties"][name]["maxSentences"] = cap
         self._scope: str | None = None
+        self._generation_scope: str | None = None
 
     # ---- keys and cache ----
 
     def _configuration(self) -> dict[str, Any]:
         """Everything but the paper that changes the answer."""
+        return {**self._generation(), "checks": CHECKS_VERSION}
+
+    def _generation(self) -> dict[str, Any]:
+        """Everything but the paper that changes what the model writes (not how it is judged)."""
         return {
             "prompt": self.prompt.ref.model_dump(),
             "model": self.backend.identity(),
@@ -137,7 +152,6 @@ class Summarizer:
                 "sha256": _SCHEMA_SHA,
                 "answer_format": self.prompt.meta.answer_format,
             },
-            "checks": CHECKS_VERSION,
         }
 
     def scope(self) -> str:
@@ -151,6 +165,12 @@ class Summarizer:
         """Cache key: the paper fields the prompt sees, plus the configuration's hash."""
         return cache_key({"paper": paper_variables(paper), "configuration": self.scope()})
 
+    def answers_key(self, paper: Paper) -> str:
+        """Where the model's raw answers for this paper are kept, whatever the checks version."""
+        if self._generation_scope is None:
+            self._generation_scope = cache_key(self._generation()).rsplit(":", 1)[-1]
+        return cache_key({"paper": paper_variables(paper), "generation": self._generation_scope})
+
     def cached(self, paper: Paper | Mapping[str, Any]) -> Result | None:
         """The cached result for this paper under this configuration, if any."""
         if self.cache is None:
@@ -163,13 +183,17 @@ class Summarizer:
     def _session(self, run: _Run) -> Generator[Messages, Completion, Result]:
         issues: list[Issue] = []
         raw: str | None = None
+        attempts = self.max_reasks + 1
+        if run.attempt_limit is not None:
+            attempts = min(attempts, run.attempt_limit)
         # The flagged result keeps the attempt with the fewest errors, not merely the last one.
         best: tuple[int, KeyFindings | None, list[Issue]] = (1 << 30, None, [])
-        for attempt in range(self.max_reasks + 1):
-            if attempt:
+        for attempt in range(attempts):
+            if attempt >= max(1, len(run.replay)):
                 run.usage.reasks += 1
             completion = yield run.messages
             raw = completion.text
+            run.answers.append(RawAnswer(text=raw, finish_reason=completion.finish_reason))
             findings, issues = self._evaluate(run.paper, completion)
             if not errors_only(issues):
                 return self._result(run, "ok", findings, issues)
@@ -181,16 +205,22 @@ class Summarizer:
                 {"role": "assistant", "content": raw[:_RAW_ECHO_LIMIT]},
                 {"role": "user", "content": reask_message(errors_only(issues))},
             ]
-        if self.on_invalid == "raise":
+        if attempts < self.max_reasks + 1:
+            best = (best[0], best[1], [*best[2], _reask_wanted(attempts)])
+        elif self.on_invalid == "raise":
             raise ValidationFailedError(
-                f"{run.paper.id}: the answer failed the checks after {self.max_reasks + 1} "
+                f"{run.paper.id}: the answer failed the checks after {attempts} "
                 f"attempts: {'; '.join(i.message for i in errors_only(issues)[:3])}",
                 issues=issues,
-                attempts=self.max_reasks + 1,
+                attempts=attempts,
                 last_raw=raw,
                 usage=run.usage,
             )
-        return self._result(run, "flagged", best[1], best[2])
+        findings, kept = best[1], best[2]
+        withheld = 0
+        if findings is not None:
+            withheld, kept = withhold(run.paper, findings, kept)
+        return self._result(run, "flagged", findings, kept, withheld)
 
     def _evaluate(
         self, paper: Paper, completion: Completion
@@ -200,7 +230,7 @@ class Summarizer:
             issues.insert(
                 0,
                 Issue(
-                    code="truncated",
+                    code=IssueCode.TRUNCATED,
                     message=(
                         "the answer was cut off at the token limit; answer more briefly "
                         "(fewer, shorter findings)"
@@ -217,6 +247,7 @@ class Summarizer:
         status: Literal["ok", "flagged"],
         findings: KeyFindings | None,
         issues: list[Issue],
+        withheld: int = 0,
     ) -> Result:
         usage = run.usage
         usage.cost_usd = self.backend.cost(usage.prompt_tokens, usage.completion_tokens)
@@ -230,6 +261,9 @@ class Summarizer:
             backend=self.backend.name,
             model_digest=self.backend.digest(),
             usage=usage,
+            withheld=withheld,
+            answers=run.answers,
+            checks_version=CHECKS_VERSION,
             latency_ms=round((time.perf_counter() - run.started) * 1000, 1),
         )
 
@@ -246,20 +280,27 @@ class Summarizer:
         hit = self.cache.get(key) if self.cache is not None and not self.refresh else None
         return paper, key, hit
 
-    def _finish(self, key: str, result: Result) -> Result:
+    def _finish(self, key: str, run: _Run, result: Result) -> Result:
         if self.cache is not None:
             self.cache.put(key, result, scope=self.scope())
+            self.cache.put_answers(self.answers_key(run.paper), result)
         return result
 
-    def summarize(self, paper: Paper | Mapping[str, Any]) -> Result:
-        """Key findings for one paper: from the cache, or from the model and checked."""
-        paper, key, hit = self._start(paper)
-        if hit is not None:
-            return hit
-        run = _Run(paper, self.prompt.render(paper))
+    def _replayed(self, run: _Run) -> Completion | None:
+        """The next stored answer of a recheck, if any is left (already paid for)."""
+        done = len(run.answers)
+        if done < len(run.replay):
+            answer = run.replay[done]
+            return Completion(answer.text, answer.finish_reason)
+        return None
+
+    def _drive(self, key: str, run: _Run) -> Result:
         session = self._session(run)
 
         def attempt(messages: Messages) -> Completion:
+            replayed = self._replayed(run)
+            if replayed is not None:
+                return replayed
             run.usage.attempts += 1
             return self._count(run, self.backend.complete(messages, self._schema, self.params))
 
@@ -268,17 +309,15 @@ class Summarizer:
             while True:
                 messages = session.send(self.retry.call(partial(attempt, messages)))
         except StopIteration as done:
-            return self._finish(key, done.value)
+            return self._finish(key, run, done.value)
 
-    async def asummarize(self, paper: Paper | Mapping[str, Any]) -> Result:
-        """Async form of ``summarize`` (uses the backend's async client)."""
-        paper, key, hit = self._start(paper)
-        if hit is not None:
-            return hit
-        run = _Run(paper, self.prompt.render(paper))
+    async def _adrive(self, key: str, run: _Run) -> Result:
         session = self._session(run)
 
         async def attempt(messages: Messages) -> Completion:
+            replayed = self._replayed(run)
+            if replayed is not None:
+                return replayed
             run.usage.attempts += 1
             completion = await self.backend.acomplete(messages, self._schema, self.params)
             return self._count(run, completion)
@@ -288,7 +327,49 @@ class Summarizer:
             while True:
                 messages = session.send(await self.retry.acall(partial(attempt, messages)))
         except StopIteration as done:
-            return self._finish(key, done.value)
+            return self._finish(key, run, done.value)
+
+    def summarize(self, paper: Paper | Mapping[str, Any]) -> Result:
+        """Key findings for one paper: from the cache, or from the model and checked."""
+        paper, key, hit = self._start(paper)
+        if hit is not None:
+            return hit
+        return self._drive(key, _Run(paper, self.prompt.render(paper)))
+
+    async def asummarize(self, paper: Paper | Mapping[str, Any]) -> Result:
+        """Async form of ``summarize`` (uses the backend's async client)."""
+        paper, key, hit = self._start(paper)
+        if hit is not None:
+            return hit
+        return await self._adrive(key, _Run(paper, self.prompt.render(paper)))
+
+    def _recheck_run(self, paper: Paper, reask: bool) -> _Run | None:
+        stored = self.cache.get_answers(self.answers_key(paper)) if self.cache else None
+        if stored is None or not stored.answers:
+            return None
+        return _Run(
+            paper,
+            self.prompt.render(paper),
+            usage=stored.usage.model_copy(),
+            replay=list(stored.answers),
+            attempt_limit=None if reask else len(stored.answers),
+        )
+
+    def recheck(self, paper: Paper | Mapping[str, Any], *, reask: bool = False) -> Result | None:
+        """Judge the stored answers for this paper by today's checks, with no model call, and
+        store the result under today's key. None when no answer is stored. A re-ask the checks
+        would want is listed (issue ``reask_needed``), or made when ``reask``."""
+        paper = _as_paper(paper)
+        run = self._recheck_run(paper, reask)
+        return None if run is None else self._drive(self.key_for(paper), run)
+
+    async def arecheck(
+        self, paper: Paper | Mapping[str, Any], *, reask: bool = False
+    ) -> Result | None:
+        """Async form of ``recheck``."""
+        paper = _as_paper(paper)
+        run = self._recheck_run(paper, reask)
+        return None if run is None else await self._adrive(self.key_for(paper), run)
 
     def close(self) -> None:
         """Release the backend's connections."""
@@ -297,6 +378,15 @@ class Summarizer:
     async def aclose(self) -> None:
         """Release the backend's async connections, in the loop that used them."""
         await self.backend.aclose()
+
+
+def _reask_wanted(attempts: int) -> Issue:
+    return Issue(
+        code=IssueCode.REASK_NEEDED,
+        severity="warning",
+        message=f"re-checked {attempts} stored answer(s) without asking the model again; "
+        "a re-ask would be made here (keyfindings recheck --reask)",
+    )
 
 
 def _as_paper(paper: Paper | Mapping[str, Any]) -> Paper:

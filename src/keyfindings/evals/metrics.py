@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from keyfindings.numbers import extract_numbers, unsupported_numbers
 from keyfindings.paper import Paper
-from keyfindings.schema import KeyFindings, Result
+from keyfindings.schema import IssueCode, KeyFindings, Result
 
 # Which labelled section each output field should match.
 TARGETS = {"methodology": "methods", "results": "results", "significance": "conclusions"}
@@ -61,6 +61,8 @@ class CaseScore:
     bad_citations: int = 0
     numbers: int = 0
     unsupported_numbers: int = 0
+    withheld: int = 0
+    unfaithful: int = 0
     results_numbers_covered: float | None = None
     words: int = 0
     section_f1: dict[str, float] = field(default_factory=dict)
@@ -120,6 +122,16 @@ def _as_list(value: object) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
+_UNFAITHFUL = (
+    IssueCode.CONTRADICTS,
+    IssueCode.UNSTATED_DIRECTION,
+    IssueCode.OVERSTATED,
+    IssueCode.MISPLACED_NUMBER,
+    IssueCode.SWAPPED,
+    IssueCode.SCOPE_DROPPED,
+)
+
+
 def score_case(
     paper: Paper,
     result: Result | None,
@@ -140,12 +152,19 @@ def score_case(
             for f in findings.section(name)
         ]
         score.findings = len(every)
-        score.ungrounded = codes["ungrounded"]
+        score.ungrounded = codes[IssueCode.UNGROUNDED]
         score.citations = sum(1 for f in every if f.cited)
-        score.bad_citations = codes["bad_citation"] + codes["citation_mismatch"]
-        for finding in every:
-            score.numbers += len(extract_numbers(finding.text))
-            score.unsupported_numbers += len(unsupported_numbers(finding.text, paper.numbers))
+        score.bad_citations = codes[IssueCode.BAD_CITATION] + codes[IssueCode.CITATION_MISMATCH]
+        # Withheld findings were never shown, but the prompt still wrote them: they count.
+        withheld = [i for i in result.issues if i.code == IssueCode.WITHHELD and i.text]
+        score.withheld = len(withheld)
+        score.ungrounded += sum("ungrounded" in i.message.split(":")[0] for i in withheld)
+        score.unfaithful = sum(codes[c] for c in _UNFAITHFUL) + sum(
+            any(c.value in i.message.split(":")[0] for c in _UNFAITHFUL) for i in withheld
+        )
+        for text in [f.text for f in every] + [i.text or "" for i in withheld]:
+            score.numbers += len(extract_numbers(text))
+            score.unsupported_numbers += len(unsupported_numbers(text, paper.numbers))
         score.words = sum(len(f.text.split()) for f in every)
         if sections:
             score_alignment(findings, sections, score)

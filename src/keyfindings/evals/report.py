@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from keyfindings.evals.runner import EvalRun, Outcome, outcome_record
-from keyfindings.schema import SECTIONS, Finding
+from keyfindings.schema import SECTIONS, Finding, IssueCode
 
 # Metrics shown in the matrix, with the direction that is better.
 COLUMNS = [
@@ -76,6 +76,7 @@ text-align:right}th{background:#f0f3f6}td:first-child,th:first-child{text-align:
 .s{border-radius:3px}.s.hl{background:#fff0a8}.s sup{color:#7b8794;font-size:.7em}
 .cell{border:1px solid #e4e7eb;border-radius:6px;padding:8px 12px}.cell h4{margin:0 0 4px}
 li{cursor:pointer}li.diff{border-left:3px solid #e8a33d;padding-left:4px}
+li.withheld{color:#7b8794;text-decoration:line-through}
 .flag{color:#b54708}.fail{color:#b42318}.ev{color:#0b6bcb;font-size:.85em}
 """
 _SCRIPT = """
@@ -132,7 +133,13 @@ def _cell_html(label: str, outcome: Outcome, others: set[str]) -> str:
                 _finding_html(f, f.text.strip().lower() not in others)
                 for f in result.findings.section(name)
             )
-            body.append(f"<b>{name}</b><ul>{items or '<li>–</li>'}</ul>")
+            withheld = "".join(
+                f'<li class="withheld" title="{html.escape(i.message)}">'
+                f"{html.escape(i.text or '')} <span class=flag>(withheld)</span></li>"
+                for i in result.issues
+                if i.code == IssueCode.WITHHELD and i.section == name
+            )
+            body.append(f"<b>{name}</b><ul>{items + withheld or '<li>–</li>'}</ul>")
     for failure in outcome.score.expectation_failures:
         body.append(f'<p class="fail">expectation: {html.escape(failure)}</p>')
     return f'<div class="cell">{"".join(body)}</div>'

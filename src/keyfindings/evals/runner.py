@@ -115,6 +115,8 @@ def aggregate(outcomes: list[Outcome]) -> dict[str, float | None]:
         if numbers
         else None,
         "unsupported_numbers_per_paper": round(sum(s.unsupported_numbers for s in scores) / n, 4),
+        "unfaithful_per_paper": round(sum(s.unfaithful for s in scores) / n, 4),
+        "withheld": sum(s.withheld for s in scores),
         "section_accuracy": _mean([float(v) for s in scores for v in s.section_correct.values()]),
         "token_f1": _mean([v for s in scores for v in s.section_f1.values()]),
         "results_number_coverage": _mean(

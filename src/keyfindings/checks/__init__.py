@@ -1,0 +1,125 @@
+"""Checks on every answer → issues. ``check_findings`` is the one entry point that runs them all.
+
+A rule is a function: per-finding rules take a ``Claim`` (the finding, its tokens and the abstract
+sentences alignment chose as its evidence) and return ``Problem``s; answer-wide rules take the
+paper and the findings and return ``Issue``s. Adding a rule means adding it to a ``RULES`` tuple.
+
+- ``grounding``: words, numbers, citations and length (lexical).
+- ``faithfulness``: meaning — numbers in their places, direction, negation, certainty, exchanged
+  groups, a subgroup's result stated for all.
+- ``sections``: the answer as a whole.
+"""
+
+from __future__ import annotations
+
+from keyfindings.checks import faithfulness, grounding, sections
+from keyfindings.checks.alignment import align, content_words
+from keyfindings.checks.context import Claim, Problem, abstract_view
+from keyfindings.paper import Paper
+from keyfindings.schema import SECTIONS, Issue, IssueCode, KeyFindings
+
+# Part of the cache key: bump whenever what is accepted changes (``keyfindings recheck`` then
+# re-runs the checks on stored answers instead of asking the model again).
+CHECKS_VERSION = "4"
+FINDING_RULES = (
+    grounding.lengths,
+    grounding.numbers,
+    grounding.grounding,
+    grounding.citations,
+    *faithfulness.RULES,
+)
+# What makes a finding unverified: it is withheld from readers if still failing after re-asks.
+UNVERIFIED = frozenset(
+    {
+        IssueCode.UNGROUNDED,
+        IssueCode.UNSUPPORTED_NUMBER,
+        IssueCode.CONTRADICTS,
+        IssueCode.UNSTATED_DIRECTION,
+        IssueCode.OVERSTATED,
+        IssueCode.MISPLACED_NUMBER,
+        IssueCode.SWAPPED,
+        IssueCode.SCOPE_DROPPED,
+    }
+)
+_QUOTE = 80
+
+__all__ = [
+    "CHECKS_VERSION",
+    "UNVERIFIED",
+    "Claim",
+    "Problem",
+    "align",
+    "check_claim",
+    "check_findings",
+    "content_words",
+    "errors_only",
+    "withhold",
+]
+
+
+def _as_issue(claim: Claim, problem: Problem) -> Issue:
+    text = claim.text
+    quote = text if len(text) <= _QUOTE else text[: _QUOTE - 3] + "..."
+    return Issue(
+        code=problem.code,
+        message=f'{claim.section}[{claim.index}] "{quote}": {problem.message}',
+        severity="warning" if problem.severity == "warning" else "error",
+        section=claim.section,
+        index=claim.index,
+    )
+
+
+def check_claim(claim: Claim) -> list[Issue]:
+    """Every per-finding rule on one claim."""
+    return [_as_issue(claim, p) for rule in FINDING_RULES for p in rule(claim)]
+
+
+def check_findings(paper: Paper, findings: KeyFindings) -> list[Issue]:
+    """Fill each finding's ``evidence`` and return every problem found (errors and warnings)."""
+    view = abstract_view(paper)
+    sentence_words = [content_words(s.text) for s in view]
+    issues = [issue for rule in sections.RULES for issue in rule(paper, findings)]
+    for section in SECTIONS:
+        for index, finding in enumerate(findings.section(section)):
+            alignment = align(finding.text, sentence_words)
+            finding.evidence = alignment.evidence
+            claim = Claim(section, index, finding, view, paper.numbers, alignment.coverage)
+            issues.extend(check_claim(claim))
+    return issues
+
+
+def withhold(paper: Paper, findings: KeyFindings, issues: list[Issue]) -> tuple[int, list[Issue]]:
+    """Remove from ``findings`` every finding with an ``UNVERIFIED`` error, so readers never see
+    it; return how many, and the issues of what remains plus one ``withheld`` issue per removed
+    finding (its text and why)."""
+    bad = {(i.section, i.index) for i in issues if i.severity == "error" and i.code in UNVERIFIED}
+    if not bad:
+        return 0, issues
+    why: dict[tuple[str | None, int | None], list[str]] = {}
+    for issue in issues:
+        if (issue.section, issue.index) in bad and issue.code in UNVERIFIED:
+            why.setdefault((issue.section, issue.index), []).append(issue.code)
+    removed: list[Issue] = []
+    for section in SECTIONS:
+        kept = []
+        for index, finding in enumerate(findings.section(section)):
+            if (section, index) not in bad:
+                kept.append(finding)
+                continue
+            codes = ", ".join(dict.fromkeys(why[(section, index)]))
+            removed.append(
+                Issue(
+                    code=IssueCode.WITHHELD,
+                    message=f"{section}[{index}] withheld ({codes}): {finding.text}",
+                    section=section,
+                    index=index,
+                    text=finding.text,
+                )
+            )
+        setattr(findings, section, kept)
+    return len(removed), [*check_findings(paper, findings), *removed]
+
+
+def errors_only(issues: list[Issue]) -> list[Issue]:
+    """The issues that make an answer unacceptable."""
+    return [i for i in issues if i.severity == "error"]
