@@ -65,14 +65,19 @@ def _stems(tokens: list[Token], indices: Iterable[int]) -> set[str]:
     return {tokens[j].stem for j in indices}
 
 
-def _measure(tokens: list[Token], i: int, axes: set[Axis]) -> set[str]:
-    """The content words a direction word at ``i`` speaks about (other words that move along
-    the same axes excluded: they are what a flip changes)."""
-    return {
-        tokens[j].stem
-        for j in window(tokens, i, 3, 3)
-        if not axes & {axis for axis, _ in directions(tokens[j].text)}
-    }
+def _measure(tokens: list[Token], i: int, axes: set[Axis]) -> tuple[str, set[str]]:
+    """What a direction word at ``i`` speaks about: the content word just before it (the
+    measure, in "HbA1c fell"), and all within three words (words moving along the same axes
+    left out: they are what a flip changes)."""
+    around = [
+        j for j in window(tokens, i, 3, 3) if not axes & {a for a, _ in directions(tokens[j].text)}
+    ]
+    before = next((tokens[j].stem for j in around if j < i), "")
+    return before, {tokens[j].stem for j in around}
+
+
+def _overlap(a: tuple[str, set[str]], b: tuple[str, set[str]]) -> int:
+    return 3 * (bool(a[0]) and a[0] == b[0]) + len(a[1] & b[1])
 
 
 def _quote(tokens: list[Token], i: int, before: int = 3, after: int = 3) -> str:
@@ -193,7 +198,7 @@ def polarity(claim: Claim) -> list[Problem]:
         axes = {axis for axis, _ in moves}
         measure = _measure(claim.tokens, i, axes)
         scored = [
-            (len(measure & _measure(s.tokens, j, axes)), theirs, s, j)
+            (_overlap(measure, _measure(s.tokens, j, axes)), theirs, s, j)
             for s, j, theirs in found
             if axes & {axis for axis, _ in theirs}
         ]
@@ -393,7 +398,9 @@ def _rebound_numbers(claim: Claim, numbers: list[tuple[int, str]]) -> list[Probl
 
 
 def _names(tokens: list[Token]) -> tuple[str, ...]:
-    return tuple(t.stem for t in tokens if (t.content and t.kind == "word") or t.text == "non")
+    return tuple(
+        sorted(t.stem for t in tokens if (t.content and t.kind == "word") or t.text == "non")
+    )
 
 
 def swaps(claim: Claim) -> list[Problem]:

@@ -37,7 +37,7 @@ DIRECTION: dict[tuple[Axis, int], re.Pattern[str]] = {
         r"decreas\w*|declin\w*|fall(?:s|en|ing)?|fell|drop\w*|lower\w*|lowest|low|less|least"
         r"|fewer|fewest|smaller|smallest|reduc\w*|diminish\w*|attenuat\w*|shorter|shortest"
         r"|shorten\w*|suppress\w*|downregulat\w*|downward\w*|loss|losses|lost|los(?:e|es|ing)"
-        r"|shr[iau]nk\w*|halv\w*|slow\w*|weaker|weakest|minimi\w*|inhibit\w*|depress\w*"
+        r"|shr[iau]nk\w*|halv\w*|slow\w*|weaker|weakest|minimi\w*|inhibit\w*"
         r"|deplet\w*|lessen\w*|cut|cuts|narrow\w*|contract\w*|dampen\w*|blunt\w*|abolish\w*"
         r"|eliminat\w*|lighter|sink\w*|sank|plummet\w*|dip\w*|deficien\w*|prevent\w*|avert\w*"
     ),
