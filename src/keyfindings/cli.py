@@ -20,6 +20,7 @@ from keyfindings.loaders import iter_papers
 from keyfindings.prompts import describe, list_prompts, load_prompt
 from keyfindings.render import to_markdown
 from keyfindings.summarizer import Summarizer
+from keyfindings.schema import IssueCode
 
 EXIT_ERROR = 1
 
@@ -104,6 +105,42 @@ def cmd_summarize(args: argparse.Namespace) -> int:
     if flagged:
         print(f"keyfindings: {flagged} result(s) flagged: see their issues", file=sys.stderr)
     return EXIT_ERROR if failed else 0
+
+
+def cmd_recheck(args: argparse.Namespace) -> int:
+    """Judge stored answers by today's checks, with no model call (unless --reask)."""
+    summarizer = build_summarizer(args)
+    counts = {"rechecked": 0, "ok": 0, "flagged": 0, "no stored answer": 0, "failed": 0}
+    wanted: list[str] = []
+    for item in iter_papers(args.file):
+        if isinstance(item, InputError):
+            print(f"keyfindings: skipped: {item}", file=sys.stderr)
+            counts["failed"] += 1
+            continue
+        try:
+            result = summarizer.recheck(item, reask=args.reask)
+        except KeyFindingsError as exc:
+            print(f"keyfindings: {item.id}: {exc}", file=sys.stderr)
+            counts["failed"] += 1
+            continue
+        if result is None:
+            counts["no stored answer"] += 1
+            continue
+        counts["rechecked"] += 1
+        counts[result.status] += 1
+        if any(i.code == IssueCode.REASK_NEEDED for i in result.issues):
+            wanted.append(result.paper_id)
+        if args.format == "json":
+            print(result.model_dump_json(), flush=True)
+    print("keyfindings: " + ", ".join(f"{k} {v}" for k, v in counts.items()), file=sys.stderr)
+    if wanted:
+        print(
+            f"keyfindings: {len(wanted)} would be re-asked (run with --reask to ask): "
+            + " ".join(wanted[:20])
+            + (" …" if len(wanted) > 20 else ""),
+            file=sys.stderr,
+        )
+    return EXIT_ERROR if counts["failed"] else 0
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
@@ -282,6 +319,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_model_options(p)
     p.set_defaults(func=cmd_summarize)
+
+    p = sub.add_parser(
+        "recheck",
+        help="re-run today's checks on stored answers (no model call)",
+        description="For each paper, takes the answers stored under the same prompt, model and "
+        "parameters (any checks version), judges them by today's checks and stores the result "
+        "under today's key. Examples:\n"
+        "  keyfindings recheck papers.jsonl\n"
+        "  keyfindings recheck papers.jsonl --reask --format json > rechecked.jsonl",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("file")
+    p.add_argument(
+        "--reask", action="store_true", help="ask the model again where the new checks want it"
+    )
+    p.add_argument("--format", choices=["summary", "json"], default="summary")
+    _add_model_options(p)
+    p.set_defaults(func=cmd_recheck)
 
     p = sub.add_parser(
         "batch",

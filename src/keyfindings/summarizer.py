@@ -205,9 +205,7 @@ class Summarizer:
                 {"role": "assistant", "content": raw[:_RAW_ECHO_LIMIT]},
                 {"role": "user", "content": reask_message(errors_only(issues))},
             ]
-        if attempts < self.max_reasks + 1:
-            best = (best[0], best[1], [*best[2], _reask_wanted(attempts)])
-        elif self.on_invalid == "raise":
+        if attempts == self.max_reasks + 1 and self.on_invalid == "raise":
             raise ValidationFailedError(
                 f"{run.paper.id}: the answer failed the checks after {attempts} "
                 f"attempts: {'; '.join(i.message for i in errors_only(issues)[:3])}",
@@ -220,6 +218,8 @@ class Summarizer:
         withheld = 0
         if findings is not None:
             withheld, kept = withhold(run.paper, findings, kept)
+        if attempts < self.max_reasks + 1:
+            kept.append(_reask_wanted(attempts))
         return self._result(run, "flagged", findings, kept, withheld)
 
     def _evaluate(
