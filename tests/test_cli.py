@@ -152,3 +152,17 @@ def test_batch_dry_run_from_the_command_line(server: ScriptedServer, tmp_path: P
     assert (report["papers"], report["to_generate"], report["invalid"]) == (2, 2, 1)
     assert report["cost_usd_max"] > report["cost_usd_typical"] > 0
     assert server.calls == 0
+
+
+def test_recheck_command_makes_no_call(server: ScriptedServer, tmp_path: Path) -> None:
+    env = {"KEYFINDINGS_CACHE_DIR": str(tmp_path / "cache")}
+    paper = str(FIXTURES / "rct.json")
+    server.queue(chat(rct_answer()))
+    assert run("summarize", paper, "--format", "json", *remote(server), env=env).returncode == 0
+    assert server.calls == 1
+    out = run("recheck", paper, "--format", "json", *remote(server), env=env)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["status"] == "ok" and server.calls == 1
+    assert "rechecked 1, ok 1" in out.stderr
+    missing = run("recheck", paper, *remote(server), env={"KEYFINDINGS_CACHE_DIR": str(tmp_path)})
+    assert missing.returncode == 0 and "no stored answer 1" in missing.stderr

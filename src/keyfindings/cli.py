@@ -19,8 +19,8 @@ from keyfindings.errors import InputError, KeyFindingsError
 from keyfindings.loaders import iter_papers
 from keyfindings.prompts import describe, list_prompts, load_prompt
 from keyfindings.render import to_markdown
-from keyfindings.summarizer import Summarizer
 from keyfindings.schema import IssueCode
+from keyfindings.summarizer import Summarizer
 
 EXIT_ERROR = 1
 
