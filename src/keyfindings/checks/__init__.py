@@ -28,11 +28,9 @@ FINDING_RULES = (
     grounding.citations,
     *faithfulness.RULES,
 )
-# What makes a finding unverified: it is withheld from readers if still failing after re-asks.
-UNVERIFIED = frozenset(
+# What the meaning rules report: the finding says something other than its evidence.
+FAITHFULNESS = frozenset(
     {
-        IssueCode.UNGROUNDED,
-        IssueCode.UNSUPPORTED_NUMBER,
         IssueCode.CONTRADICTS,
         IssueCode.UNSTATED_DIRECTION,
         IssueCode.OVERSTATED,
@@ -41,10 +39,13 @@ UNVERIFIED = frozenset(
         IssueCode.SCOPE_DROPPED,
     }
 )
+# What makes a finding unverified: it is withheld from readers if still failing after re-asks.
+UNVERIFIED = FAITHFULNESS | {IssueCode.UNGROUNDED, IssueCode.UNSUPPORTED_NUMBER}
 _QUOTE = 80
 
 __all__ = [
     "CHECKS_VERSION",
+    "FAITHFULNESS",
     "UNVERIFIED",
     "Claim",
     "Problem",

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from keyfindings.checks import FAITHFULNESS
 from keyfindings.numbers import extract_numbers, unsupported_numbers
 from keyfindings.paper import Paper
 from keyfindings.schema import IssueCode, KeyFindings, Result
@@ -122,16 +123,6 @@ def _as_list(value: object) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
-_UNFAITHFUL = (
-    IssueCode.CONTRADICTS,
-    IssueCode.UNSTATED_DIRECTION,
-    IssueCode.OVERSTATED,
-    IssueCode.MISPLACED_NUMBER,
-    IssueCode.SWAPPED,
-    IssueCode.SCOPE_DROPPED,
-)
-
-
 def score_case(
     paper: Paper,
     result: Result | None,
@@ -159,8 +150,8 @@ def score_case(
         withheld = [i for i in result.issues if i.code == IssueCode.WITHHELD and i.text]
         score.withheld = len(withheld)
         score.ungrounded += sum("ungrounded" in i.message.split(":")[0] for i in withheld)
-        score.unfaithful = sum(codes[c] for c in _UNFAITHFUL) + sum(
-            any(c.value in i.message.split(":")[0] for c in _UNFAITHFUL) for i in withheld
+        score.unfaithful = sum(codes[c] for c in FAITHFULNESS) + sum(
+            any(c.value in i.message.split(":")[0] for c in FAITHFULNESS) for i in withheld
         )
         for text in [f.text for f in every] + [i.text or "" for i in withheld]:
             score.numbers += len(extract_numbers(text))
