@@ -98,7 +98,6 @@ COMPARATIVE = _words(
     r"than|vs|versus|compared|comparing|comparison|relative|against|unlike|over|superior"
     r"|inferior|between|contrast|rather"
 )
-PIVOT = _words(r"whereas|while|and|or|but|respectively")
 # Phrases that open a sentence without restricting who the claim is about.
 GENERIC_SCOPE = _words(
     r"this|these|our|the|present|current|study|studies|trial|analysis|analyses|conclusion"
