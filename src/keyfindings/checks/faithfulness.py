@@ -27,9 +27,11 @@ from keyfindings.checks.lexicon import (
     directions,
 )
 from keyfindings.checks.tokens import Token, window
+from keyfindings.numbers import word_numbers
 from keyfindings.schema import IssueCode
 
 _ASSOCIATION = ("associ", "link", "relat", "correl")
+_CONTRAST = frozenset({"while", "whereas", "but", "unlike"})
 _SCOPE_OPENERS = frozenset({"in", "among", "for", "within", "amongst"})
 # A finding that shares this much with one sentence is a copy of it, and is held to its details.
 _COPY = 0.8
@@ -65,19 +67,23 @@ def _stems(tokens: list[Token], indices: Iterable[int]) -> set[str]:
     return {tokens[j].stem for j in indices}
 
 
-def _measure(tokens: list[Token], i: int, axes: set[Axis]) -> tuple[str, set[str]]:
+def _measure(tokens: list[Token], i: int, axes: set[Axis]) -> tuple[str, str, set[str]]:
     """What a direction word at ``i`` speaks about: the content word just before it (the
-    measure, in "HbA1c fell"), and all within three words (words moving along the same axes
-    left out: they are what a flip changes)."""
+    measure of "HbA1c fell"), the one just after it (of "a high success rate"), and all within
+    three words (words moving along the same axes left out: they are what a flip changes)."""
     around = [
         j for j in window(tokens, i, 3, 3) if not axes & {a for a, _ in directions(tokens[j].text)}
     ]
     before = next((tokens[j].stem for j in around if j < i), "")
-    return before, {tokens[j].stem for j in around}
+    after = next((tokens[j].stem for j in around if j > i), "")
+    return before, after, {tokens[j].stem for j in around}
 
 
-def _overlap(a: tuple[str, set[str]], b: tuple[str, set[str]]) -> int:
-    return 3 * (bool(a[0]) and a[0] == b[0]) + len(a[1] & b[1])
+def _overlap(a: tuple[str, str, set[str]], b: tuple[str, str, set[str]]) -> int:
+    """How surely two direction words speak of the same measure: the word before binds most."""
+    before = bool(a[0]) and a[0] == b[0]
+    after = bool(a[1]) and a[1] == b[1]
+    return 3 * before + 2 * after + len(a[2] & b[2])
 
 
 def _quote(tokens: list[Token], i: int, before: int = 3, after: int = 3) -> str:
@@ -155,7 +161,7 @@ def _negation_count(claim: Claim, source: SentenceView) -> list[Problem]:
     if not claim.covers(source, _COPY):
         return []
     ours, theirs = _count(claim.tokens, _is_negation), _count(source.tokens, _is_negation)
-    whole = len(source.stems & claim.stems) >= 0.9 * len(source.stems)
+    whole = source.stems <= claim.stems  # every word kept: only a negation went
     if ours > theirs or (whole and ours < theirs):
         return [
             Problem(
@@ -431,29 +437,40 @@ def swaps(claim: Claim) -> list[Problem]:
         for at, landed in added.items():
             if not names or names != landed or at == start:
                 continue
-            # Two stretches that took each other's places: numbers between them count too. One
-            # stretch moving alone counts only across a few words (the other group), not when a
-            # whole clause is crossed ("in women" moved to the front).
+            # Two stretches that took each other's places ("men … women" → "women … men"), or
+            # one stretch moving across a few words (the other group) — not across a whole
+            # clause ("in women" moved to the front) — with a comparison or a number between.
             exchanged = bool(added.get(start)) and removed.get(at, ((), 0))[0] == added[start]
             crossed = theirs[min(start, at) : max(end, at)]
-            short = sum(t.content and t.kind == "word" for t in crossed) - len(names) <= 2
-            if (exchanged or short) and _across(crossed, respectively or exchanged or short):
-                moved = " ".join(t.text for t in theirs[start:end])
+            passed = [t for t in crossed if t.content and t.kind == "word" and not _compares(t)]
+            short = len(passed) - len(names) <= 2
+            # Exchanged names (not whole clauses) also matter across "while", or in a list
+            # that "respectively" ties to its numbers.
+            moved = theirs[start:end]
+            names_only = len(names) <= 2 and not any(directions(t.text) for t in moved)
+            contrasted = (
+                exchanged
+                and names_only
+                and (respectively or any(t.text in _CONTRAST for t in crossed))
+            )
+            if (exchanged or short) and (_across(crossed) or contrasted):
                 return [
                     Problem(
                         IssueCode.SWAPPED,
-                        f'it moves "{moved}" to another place than S{source.number} gives it, '
-                        "so a result changes group; keep each result with its own group",
+                        f'it moves "{" ".join(t.text for t in moved)}" to another place than '
+                        f"S{source.number} gives it, so a result changes group; keep each result "
+                        "with its own group",
                     )
                 ]
     return []
 
 
-def _across(between: list[Token], numbers_count: bool) -> bool:
-    return any(
-        (t.kind == "word" and COMPARATIVE.match(t.text)) or (numbers_count and t.kind == "num")
-        for t in between
-    )
+def _compares(token: Token) -> bool:
+    return token.kind == "word" and bool(COMPARATIVE.match(token.text))
+
+
+def _across(crossed: list[Token]) -> bool:
+    return any(t.kind == "num" or _compares(t) for t in crossed)
 
 
 # ---- subgroup stated for everyone ---------------------------------------------------------
@@ -465,13 +482,15 @@ def _qualifier(view: SentenceView) -> tuple[set[str], str]:
     tokens = view.tokens
     if not tokens or tokens[0].text not in _SCOPE_OPENERS:
         return set(), ""
-    end = next((k for k, t in enumerate(tokens[:14]) if t.text == ","), None)
+    end = next((k for k, t in enumerate(tokens[:20]) if t.text == ","), None)
     if end is None:
         return set(), ""
     phrase = [
         u
         for u in tokens[1:end]
-        if u.kind == "num" or (u.content and not GENERIC_SCOPE.match(u.text))
+        if u.kind == "num"
+        or word_numbers(u.text)  # "For two patients,"
+        or (u.content and not GENERIC_SCOPE.match(u.text))
     ]
     return {u.stem for u in phrase}, " ".join(t.text for t in tokens[:end])
 

@@ -31,13 +31,13 @@ DIRECTION: dict[tuple[Axis, int], re.Pattern[str]] = {
         r"|augment\w*|accelerat\w*|upregulat\w*|upward\w*|longer|longest|prolong\w*"
         r"|doubl\w*|tripl\w*|expan\w*|extend\w*|heavier|peak\w*|surg\w*|climb\w*|jump\w*"
         r"|spik\w*|escalat\w*|amplif\w*|stronger|strongest|faster|fastest|maximi\w*"
-        r"|add(?:ed|itional)|excess\w*|overexpress\w*|intensif\w*|raised|heighten\w*|wider|widen\w*"
+        r"|excess\w*|overexpress\w*|intensif\w*|raised|heighten\w*|wider|widen\w*"
     ),
     (Axis.AMOUNT, -1): _words(
         r"decreas\w*|declin\w*|fall(?:s|en|ing)?|fell|drop\w*|lower\w*|lowest|low|less|least"
         r"|fewer|fewest|smaller|smallest|reduc\w*|diminish\w*|attenuat\w*|shorter|shortest"
         r"|shorten\w*|suppress\w*|downregulat\w*|downward\w*|loss|losses|lost|los(?:e|es|ing)"
-        r"|shr[iau]nk\w*|halv\w*|slow\w*|weaker|weakest|minimi\w*|inhibit\w*"
+        r"|shr[iau]nk\w*|halv\w*|slow\w*|weaker|weakest|minimi\w*|inhibit\w*|depressed"
         r"|deplet\w*|lessen\w*|cut|cuts|narrow\w*|contract\w*|dampen\w*|blunt\w*|abolish\w*"
         r"|eliminat\w*|lighter|sink\w*|sank|plummet\w*|dip\w*|deficien\w*|prevent\w*|avert\w*"
     ),

@@ -169,6 +169,7 @@ _ARM_PAIRS = [
     ("patients", "controls"),
 ]
 _NOT_A_GROUP = {
+    *("in", "to", "for", "of", "a", "an", "with", "and", "or", "among", "on", "at", "by"),
     "both",
     "between",
     "two",
