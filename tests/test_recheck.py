@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -58,3 +59,24 @@ def test_recheck_lists_the_reask_it_would_make_and_makes_it_when_asked(
 
 def test_recheck_without_stored_answers_is_none(make_summarizer: Any, rct: Paper) -> None:
     assert make_summarizer().recheck(rct) is None
+
+
+def test_eval_rejudges_stored_answers_when_only_the_checks_changed(
+    make_summarizer: Any,
+    server: ScriptedServer,
+    rct: Paper,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from keyfindings.evals.runner import _run_cell
+    from keyfindings.evals.suite import Case
+
+    server.queue(chat(rct_answer()))
+    make_summarizer().summarize(rct)
+    same = make_summarizer()
+    assert same.recheck(rct, stale_only=True) is None  # judged by today's checks already
+
+    monkeypatch.setattr("keyfindings.summarizer.CHECKS_VERSION", "next")
+    case = Case(paper=rct, sections=None, expect={}, source="test")
+    [outcome] = asyncio.run(_run_cell(make_summarizer(), [case], 1, lambda _: None))
+    assert outcome.result is not None and outcome.result.checks_version == "next"
+    assert outcome.result.status == "ok" and server.calls == 1

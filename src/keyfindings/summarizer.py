@@ -343,9 +343,11 @@ class Summarizer:
             return hit
         return await self._adrive(key, _Run(paper, self.prompt.render(paper)))
 
-    def _recheck_run(self, paper: Paper, reask: bool) -> _Run | None:
+    def _recheck_run(self, paper: Paper, reask: bool, stale_only: bool) -> _Run | None:
         stored = self.cache.get_answers(self.answers_key(paper)) if self.cache else None
         if stored is None or not stored.answers:
+            return None
+        if stale_only and stored.checks_version == CHECKS_VERSION:
             return None
         return _Run(
             paper,
@@ -355,20 +357,23 @@ class Summarizer:
             attempt_limit=None if reask else len(stored.answers),
         )
 
-    def recheck(self, paper: Paper | Mapping[str, Any], *, reask: bool = False) -> Result | None:
+    def recheck(
+        self, paper: Paper | Mapping[str, Any], *, reask: bool = False, stale_only: bool = False
+    ) -> Result | None:
         """Judge the stored answers for this paper by today's checks, with no model call, and
-        store the result under today's key. None when no answer is stored. A re-ask the checks
-        would want is listed (issue ``reask_needed``), or made when ``reask``."""
+        store the result under today's key. None when no answer is stored (or, ``stale_only``,
+        when they were already judged by today's checks). A re-ask the checks would want is
+        listed (issue ``reask_needed``), or made when ``reask``."""
         paper = _as_paper(paper)
-        run = self._recheck_run(paper, reask)
+        run = self._recheck_run(paper, reask, stale_only)
         return None if run is None else self._drive(self.key_for(paper), run)
 
     async def arecheck(
-        self, paper: Paper | Mapping[str, Any], *, reask: bool = False
+        self, paper: Paper | Mapping[str, Any], *, reask: bool = False, stale_only: bool = False
     ) -> Result | None:
         """Async form of ``recheck``."""
         paper = _as_paper(paper)
-        run = self._recheck_run(paper, reask)
+        run = self._recheck_run(paper, reask, stale_only)
         return None if run is None else await self._adrive(self.key_for(paper), run)
 
     def close(self) -> None:

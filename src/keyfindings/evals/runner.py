@@ -140,7 +140,12 @@ async def _run_cell(
     async def one(case: Case) -> Outcome:
         async with gate:
             try:
-                result: Result | None = await summarizer.asummarize(case.paper)
+                # When only the checks changed, judge the stored answers again: no model call.
+                result: Result | None = None
+                if summarizer.cached(case.paper) is None:
+                    result = await summarizer.arecheck(case.paper, stale_only=True)
+                if result is None:
+                    result = await summarizer.asummarize(case.paper)
                 error = None
             except Exception as exc:  # scored as a failure, with its message in the report
                 result, error = None, f"{type(exc).__name__}: {exc}"
