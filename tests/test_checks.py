@@ -106,7 +106,7 @@ def test_empty_results_are_fine_for_a_review(review: Paper) -> None:
 
 
 def test_lengths(rct: Paper) -> None:
-    long_text = " ".join(["vitamin D reduced infections in schoolchildren"] * 12)
+    long_text = " ".join(["Vitamin D reduced infections in schoolchildren"] * 12)
     kf = findings(
         methodology=[Finding(text="Trial.")],
         significance=[Finding(text=long_text)],
@@ -124,11 +124,26 @@ def test_repeated_finding_is_an_error(rct: Paper) -> None:
     kf = findings(
         methodology=[Finding(text="A randomised trial in 24 primary schools.")],
         results=[Finding(text="Hypercalcaemia was not observed.")],
-        significance=[Finding(text=same)],
-        limitations=[Finding(text=same)],
+        significance=[Finding(text=same), Finding(text=same)],
     )
     issues = errors_only(check_findings(rct, kf))
-    assert codes(issues) == ["repeated"] and issues[0].section == "limitations"
+    assert codes(issues) == ["repeated"] and issues[0].section == "significance"
+
+
+def test_a_limitation_no_sentence_states_is_removed(rct: Paper) -> None:
+    invented = "Vitamin D3 reduced respiratory infections in winter."
+    stated = "The effect was modest and may not extend to children with adequate vitamin D."
+    kf = findings(
+        methodology=[Finding(text="A randomised trial in 24 primary schools.")],
+        results=[Finding(text="Hypercalcaemia was not observed.")],
+        significance=[Finding(text=invented)],
+        limitations=[Finding(text=invented), Finding(text=stated)],
+    )
+    issues = check_findings(rct, kf)
+    assert [f.text for f in kf.limitations] == [stated]
+    [removed] = [i for i in issues if i.code == "removed_limitation"]
+    assert removed.text == invented and removed.severity == "warning"
+    assert errors_only(issues) == []
 
 
 def test_sentences_that_say_a_section_is_empty_are_dropped() -> None:

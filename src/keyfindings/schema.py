@@ -93,6 +93,12 @@ class IssueCode(StrEnum):
     MISPLACED_NUMBER = "misplaced_number"
     SWAPPED = "swapped"
     SCOPE_DROPPED = "scope_dropped"
+    # place: the right content in the right field
+    WRONG_SECTION = "wrong_section"
+    MOVED = "moved"
+    REMOVED_LIMITATION = "removed_limitation"
+    FRAGMENT = "fragment"
+    STUDY_TYPE = "study_type"
     # a finding that failed and was kept from readers
     WITHHELD = "withheld"
     REASK_NEEDED = "reask_needed"

@@ -7,12 +7,13 @@ paper and the findings and return ``Issue``s. Adding a rule means adding it to a
 - ``grounding``: words, numbers, citations and length (lexical).
 - ``faithfulness``: meaning — numbers in their places, direction, negation, certainty, exchanged
   groups, a subgroup's result stated for all.
+- ``placement``: the right content in the right field (sentence roles), fragments, study type.
 - ``sections``: the answer as a whole.
 """
 
 from __future__ import annotations
 
-from keyfindings.checks import faithfulness, grounding, sections
+from keyfindings.checks import faithfulness, grounding, placement, sections
 from keyfindings.checks.alignment import align, content_words
 from keyfindings.checks.context import Claim, Problem, abstract_view
 from keyfindings.paper import Paper
@@ -20,14 +21,17 @@ from keyfindings.schema import SECTIONS, Issue, IssueCode, KeyFindings
 
 # Part of the cache key: bump whenever what is accepted changes (``keyfindings recheck`` then
 # re-runs the checks on stored answers instead of asking the model again).
-CHECKS_VERSION = "4"
+CHECKS_VERSION = "5"
 FINDING_RULES = (
     grounding.lengths,
     grounding.numbers,
     grounding.grounding,
     grounding.citations,
+    placement.field,
+    placement.fragment,
     *faithfulness.RULES,
 )
+ANSWER_RULES = (*sections.RULES, placement.study_type)
 # What the meaning rules report: the finding says something other than its evidence.
 FAITHFULNESS = frozenset(
     {
@@ -54,6 +58,7 @@ __all__ = [
     "check_findings",
     "content_words",
     "errors_only",
+    "fill_evidence",
     "withhold",
 ]
 
@@ -75,16 +80,29 @@ def check_claim(claim: Claim) -> list[Issue]:
     return [_as_issue(claim, p) for rule in FINDING_RULES for p in rule(claim)]
 
 
-def check_findings(paper: Paper, findings: KeyFindings) -> list[Issue]:
-    """Fill each finding's ``evidence`` and return every problem found (errors and warnings)."""
-    view = abstract_view(paper)
-    sentence_words = [content_words(s.text) for s in view]
-    issues = [issue for rule in sections.RULES for issue in rule(paper, findings)]
+def fill_evidence(paper: Paper, findings: KeyFindings) -> dict[int, float]:
+    """Set each finding's ``evidence`` by alignment; return each finding's coverage (by id)."""
+    sentence_words = [content_words(s.text) for s in paper.sentences]
+    coverage: dict[int, float] = {}
     for section in SECTIONS:
-        for index, finding in enumerate(findings.section(section)):
+        for finding in findings.section(section):
             alignment = align(finding.text, sentence_words)
             finding.evidence = alignment.evidence
-            claim = Claim(section, index, finding, view, paper.numbers, alignment.coverage)
+            coverage[id(finding)] = alignment.coverage
+    return coverage
+
+
+def check_findings(paper: Paper, findings: KeyFindings) -> list[Issue]:
+    """Fill each finding's ``evidence``, put findings whose evidence certainly belongs to another
+    field there (and drop limitations no sentence states), then return every problem found
+    (errors and warnings, what was moved or dropped included)."""
+    view = abstract_view(paper)
+    coverage = fill_evidence(paper, findings)
+    issues = placement.arrange(view, findings)
+    issues += [issue for rule in ANSWER_RULES for issue in rule(paper, findings)]
+    for section in SECTIONS:
+        for index, finding in enumerate(findings.section(section)):
+            claim = Claim(section, index, finding, view, paper.numbers, coverage[id(finding)])
             issues.extend(check_claim(claim))
     return issues
 

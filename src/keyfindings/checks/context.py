@@ -10,6 +10,7 @@ from typing import NamedTuple
 from keyfindings.checks.tokens import Token, tokenize
 from keyfindings.numbers import number_set
 from keyfindings.paper import Paper
+from keyfindings.roles import AbstractRoles, SentenceRole
 from keyfindings.schema import Finding, IssueCode
 
 
@@ -31,18 +32,25 @@ class SentenceView:
     tokens: list[Token]
     numbers: frozenset[str]
     stems: frozenset[str]
+    role: SentenceRole | None = None
 
     @classmethod
-    def of(cls, number: int, text: str, label: str | None = None) -> SentenceView:
+    def of(
+        cls, number: int, text: str, label: str | None = None, role: SentenceRole | None = None
+    ) -> SentenceView:
         """Tokenise a sentence and collect its numbers and content stems."""
         tokens = tokenize(text)
         stems = frozenset(t.stem for t in tokens if t.content)
-        return cls(number, text, label, tokens, number_set(text), stems)
+        return cls(number, text, label, tokens, number_set(text), stems, role)
 
 
 def abstract_view(paper: Paper) -> list[SentenceView]:
-    """Every sentence of the paper's abstract, tokenised."""
-    return [SentenceView.of(s.number, s.text, s.label) for s in paper.sentences]
+    """Every sentence of the paper's abstract, tokenised, with its role."""
+    roles = AbstractRoles(paper).roles
+    return [
+        SentenceView.of(s.number, s.text, s.label, role)
+        for s, role in zip(paper.sentences, roles, strict=True)
+    ]
 
 
 @dataclass

@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from keyfindings.checks import check_findings, errors_only
+from keyfindings.checks import UNVERIFIED, check_findings, errors_only
 from keyfindings.checks.grounding import MAX_FINDING_WORDS
 from keyfindings.paper import Paper
 from keyfindings.schema import Finding, Issue, KeyFindings, StudyType
@@ -392,7 +392,9 @@ def flagged(variant: Variant) -> list[Issue]:
     empty[variant.section] = [Finding(text=variant.text)]
     findings = KeyFindings(study_type=StudyType.OTHER, limitations=[], **empty)
     issues = errors_only(check_findings(variant.paper, findings))
-    return [i for i in issues if i.section == variant.section and i.index == 0]
+    # Meaning and support of the finding itself, wherever it now sits (placement may move it;
+    # whether it sits in the right field is measured by the eval, not here).
+    return [i for i in issues if i.index is not None and i.code in UNVERIFIED]
 
 
 @dataclass

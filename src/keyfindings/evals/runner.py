@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from keyfindings.cache import ResultCache
-from keyfindings.checks import check_findings, errors_only
+from keyfindings.checks import errors_only, fill_evidence
 from keyfindings.config import make_backend
 from keyfindings.evals.metrics import CaseScore, score_case
 from keyfindings.evals.suite import Case, Suite, gate_passes, load_cases
@@ -60,7 +60,7 @@ def lead_baseline(paper: Paper) -> KeyFindings:
         results=[Finding(text=t) for t in sentences[max(0, middle - 1) : middle + 1]],
         significance=[Finding(text=sentences[-1])] if n else [],
     )
-    check_findings(paper, findings)
+    fill_evidence(paper, findings)
     return findings
 
 
