@@ -11,8 +11,8 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 &
   apt-get update -qq && apt-get install -y -qq chromium >/dev/null
 fi
 
-echo "== ruff"; .venv/bin/ruff check src tests benchmarks evals
-echo "== ruff format"; .venv/bin/ruff format --check src tests benchmarks evals
+echo "== ruff"; .venv/bin/ruff check src tests benchmarks evals scripts
+echo "== ruff format"; .venv/bin/ruff format --check src tests benchmarks evals scripts
 echo "== mypy"; .venv/bin/mypy
 echo "== fast tests"; .venv/bin/python -m pytest -m "not slow" "$@"
 echo "== slow tests (real embedded model)"; .venv/bin/python -m pytest -m slow "$@"

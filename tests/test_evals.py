@@ -221,3 +221,26 @@ gates: {{unsupported_numbers_per_paper: "<= 0"}}
     again = run_eval()
     assert again.returncode == 1
     assert server.calls == calls + 9  # v1 comes from the cache; v2 was flagged, so re-asked (3x3)
+
+
+def test_role_accuracy_and_study_type_agreement() -> None:
+    from keyfindings.checks import fill_evidence
+
+    misplaced = result(
+        methodology=[SECTIONS["methods"]],
+        results=[SECTIONS["methods"].replace("We randomly", "They randomly")],
+        significance=[SECTIONS["results"]],
+    )
+    assert misplaced.findings is not None
+    fill_evidence(PAPER, misplaced.findings)
+    score = score_case(PAPER, misplaced, sections=SECTIONS)
+    assert score.role_hits == {
+        "methodology": (1, 1),
+        "results": (0, 1),
+        "significance": (0, 1),
+    }
+    assert score.study_type_agrees is True  # "randomly assigned" and an RCT
+    cohort = misplaced.model_copy(deep=True)
+    assert cohort.findings is not None
+    cohort.findings.study_type = StudyType.COHORT
+    assert score_case(PAPER, cohort, sections=SECTIONS).study_type_agrees is False

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -20,9 +21,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from keyfindings.errors import PromptError
 from keyfindings.paper import Paper
+from keyfindings.roles import sentence_roles
 from keyfindings.schema import ANSWER_FORMATS, SCHEMA_VERSION, SECTIONS, PromptRef
 
-VARIABLES = frozenset({"title", "journal", "year", "authors", "keywords", "abstract", "sentences"})
+_BASE_VARIABLES = frozenset(
+    {"title", "journal", "year", "authors", "keywords", "abstract", "sentences"}
+)
+# Variables computed only for prompts that use them (so they enter only those prompts' keys).
+ROLE_VARIABLE = "sentences_with_roles"
+VARIABLES = _BASE_VARIABLES | {ROLE_VARIABLE}
 _VAR = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
 _FRONT = re.compile(r"\A---\n(.*?)\n---\n(.*)\Z", re.S)
 _PART = re.compile(r"^## (system|user)\s*$", re.M)
@@ -70,18 +77,25 @@ class Prompt:
         """Name, version and file hash, as recorded in results."""
         return PromptRef(name=self.meta.name, version=self.meta.version, sha256=self.sha256)
 
+    @property
+    def extra_variables(self) -> frozenset[str]:
+        """The optional variables this prompt uses (part of its cache key)."""
+        used = set(_VAR.findall(self.system)) | set(_VAR.findall(self.user))
+        return frozenset(used - _BASE_VARIABLES)
+
     def render(self, paper: Paper) -> list[dict[str, str]]:
         """System then user message; the paper comes last so the fixed prefix can be cached."""
-        values = paper_variables(paper)
+        values = paper_variables(paper, self.extra_variables)
         return [
             {"role": "system", "content": _fill(self.system, values, self.path)},
             {"role": "user", "content": _fill(self.user, values, self.path)},
         ]
 
 
-def paper_variables(paper: Paper) -> dict[str, str]:
-    """The values a prompt may use, all derived from the normalised paper."""
-    return {
+def paper_variables(paper: Paper, extra: Collection[str] = ()) -> dict[str, str]:
+    """The values a prompt may use, all derived from the normalised paper; ``extra`` names the
+    optional ones wanted (the sentences with their roles)."""
+    values = {
         "title": paper.title or "(no title given)",
         "journal": paper.journal or "(not given)",
         "year": str(paper.year) if paper.year else "(not given)",
@@ -90,6 +104,12 @@ def paper_variables(paper: Paper) -> dict[str, str]:
         "abstract": paper.abstract,
         "sentences": "\n".join(f"[S{s.number}] {s.text}" for s in paper.sentences),
     }
+    if ROLE_VARIABLE in extra:
+        roles = sentence_roles(paper)
+        values[ROLE_VARIABLE] = "\n".join(
+            f"[{role.role}] {s.text}" for s, role in zip(paper.sentences, roles, strict=True)
+        )
+    return values
 
 
 def _fill(template: str, values: dict[str, str], path: Path) -> str:

@@ -163,13 +163,16 @@ class Summarizer:
 
     def key_for(self, paper: Paper) -> str:
         """Cache key: the paper fields the prompt sees, plus the configuration's hash."""
-        return cache_key({"paper": paper_variables(paper), "configuration": self.scope()})
+        return cache_key({"paper": self._variables(paper), "configuration": self.scope()})
 
     def answers_key(self, paper: Paper) -> str:
         """Where the model's raw answers for this paper are kept, whatever the checks version."""
         if self._generation_scope is None:
             self._generation_scope = cache_key(self._generation()).rsplit(":", 1)[-1]
-        return cache_key({"paper": paper_variables(paper), "generation": self._generation_scope})
+        return cache_key({"paper": self._variables(paper), "generation": self._generation_scope})
+
+    def _variables(self, paper: Paper) -> dict[str, str]:
+        return paper_variables(paper, self.prompt.extra_variables)
 
     def cached(self, paper: Paper | Mapping[str, Any]) -> Result | None:
         """The cached result for this paper under this configuration, if any."""

@@ -142,7 +142,7 @@ def field(claim: Claim) -> list[Problem]:
 def fragment(claim: Claim) -> list[Problem]:
     """A finding is a sentence: a capital (or a digit) first, and a verb."""
     text = claim.text.strip()
-    first = text.split(maxsplit=1)[0] if text else ""
+    first = re.split(r"[^\w]", text, maxsplit=1)[0]
     if first.isalpha() and first.islower():  # not "mRNA", "p53", "epiDWI"
         return [
             Problem(

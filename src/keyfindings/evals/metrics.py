@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from keyfindings.checks import FAITHFULNESS
+from keyfindings.checks.placement import expected_study_types
 from keyfindings.numbers import extract_numbers, unsupported_numbers
 from keyfindings.paper import Paper
 from keyfindings.schema import IssueCode, KeyFindings, Result
@@ -68,6 +69,9 @@ class CaseScore:
     words: int = 0
     section_f1: dict[str, float] = field(default_factory=dict)
     section_correct: dict[str, bool] = field(default_factory=dict)
+    # Per field: (findings whose evidence has the authors' right section, findings scored).
+    role_hits: dict[str, tuple[int, int]] = field(default_factory=dict)
+    study_type_agrees: bool | None = None
     expectation_failures: list[str] = field(default_factory=list)
 
 
@@ -75,8 +79,51 @@ def _section_text(findings: KeyFindings, name: str) -> str:
     return " ".join(f.text for f in findings.section(name))
 
 
-def score_alignment(findings: KeyFindings, sections: Mapping[str, str], score: CaseScore) -> None:
-    """Token F1 against the target section, and whether the target is the closest section."""
+# The authors' sections each field's evidence should come from.
+ROLE_TARGETS = {
+    "methodology": {"methods", "objective"},
+    "results": {"results"},
+    "significance": {"conclusions"},
+}
+
+
+def _squash(text: str) -> str:
+    return " ".join("".join(c for c in text.lower() if c.isalnum() or c.isspace()).split())
+
+
+def gold_sections(sentences: list[str], sections: Mapping[str, str]) -> list[str | None]:
+    """The authors' section each abstract sentence came from (by its text), if found."""
+    refs = {name: _squash(text) for name, text in sections.items() if text}
+    return [
+        next((name for name, ref in refs.items() if _squash(s) and _squash(s) in ref), None)
+        for s in sentences
+    ]
+
+
+def _score_roles(
+    sentences: list[str], findings: KeyFindings, sections: Mapping[str, str], score: CaseScore
+) -> None:
+    gold = gold_sections(sentences, sections)
+    for field_name, targets in ROLE_TARGETS.items():
+        hits = total = 0
+        for finding in findings.section(field_name):
+            known = [gold[n - 1] for n in finding.evidence if gold[n - 1] is not None]
+            if known:
+                total += 1
+                hits += any(g in targets for g in known)
+        if total:
+            score.role_hits[field_name] = (hits, total)
+
+
+def score_alignment(
+    findings: KeyFindings,
+    sections: Mapping[str, str],
+    score: CaseScore,
+    paper_sentences: list[str] | None = None,
+) -> None:
+    """Token F1 against the target section, whether the target is the closest section, and
+    whether each field's evidence comes from its section."""
+    paper_sentences = paper_sentences or []
     refs = reference_sections(sections)
     for field_name, target in TARGETS.items():
         text = _section_text(findings, field_name)
@@ -85,6 +132,7 @@ def score_alignment(findings: KeyFindings, sections: Mapping[str, str], score: C
         f1s = {name: token_f1(text, ref) for name, ref in refs.items()}
         score.section_f1[field_name] = f1s[target]
         score.section_correct[field_name] = max(f1s, key=f1s.__getitem__) == target
+    _score_roles(paper_sentences, findings, sections, score)
     results_ref = sections.get("results", "")
     wanted = set(extract_numbers(results_ref))
     if wanted:
@@ -158,6 +206,9 @@ def score_case(
             score.unsupported_numbers += len(unsupported_numbers(text, paper.numbers))
         score.words = sum(len(f.text.split()) for f in every)
         if sections:
-            score_alignment(findings, sections, score)
+            score_alignment(findings, sections, score, [s.text for s in paper.sentences])
+        named = expected_study_types(paper)
+        if named:
+            score.study_type_agrees = findings.study_type in named
     score.expectation_failures = check_expectations(paper, findings, expect or {})
     return score

@@ -15,7 +15,7 @@ from typing import Any
 from keyfindings.cache import ResultCache
 from keyfindings.checks import errors_only, fill_evidence
 from keyfindings.config import make_backend
-from keyfindings.evals.metrics import CaseScore, score_case
+from keyfindings.evals.metrics import ROLE_TARGETS, CaseScore, score_case
 from keyfindings.evals.suite import Case, Suite, gate_passes, load_cases
 from keyfindings.paper import Paper
 from keyfindings.schema import Finding, KeyFindings, PromptRef, Result, StudyType, Usage
@@ -81,6 +81,12 @@ def _mean(values: list[float]) -> float | None:
     return round(statistics.fmean(values), 4) if values else None
 
 
+def _share(scores: list[CaseScore], field_name: str) -> float | None:
+    hits = sum(s.role_hits.get(field_name, (0, 0))[0] for s in scores)
+    total = sum(s.role_hits.get(field_name, (0, 0))[1] for s in scores)
+    return round(hits / total, 4) if total else None
+
+
 def _percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -119,6 +125,10 @@ def aggregate(outcomes: list[Outcome]) -> dict[str, float | None]:
         "withheld": sum(s.withheld for s in scores),
         "section_accuracy": _mean([float(v) for s in scores for v in s.section_correct.values()]),
         "token_f1": _mean([v for s in scores for v in s.section_f1.values()]),
+        **{f"role_accuracy_{name}": _share(scores, name) for name in ROLE_TARGETS},
+        "study_type_agreement": _mean(
+            [float(s.study_type_agrees) for s in scores if s.study_type_agrees is not None]
+        ),
         "results_number_coverage": _mean(
             [s.results_numbers_covered for s in scores if s.results_numbers_covered is not None]
         ),
