@@ -174,3 +174,57 @@ def test_mutation_suite_gate_on_held_out_abstracts(tmp_path: Path) -> None:
     counts = json.loads(out.read_text())["heldout"]
     assert code == 0
     assert counts["tried"]["faithful"] > 500 and counts["tried"]["negation"] > 300
+
+
+# Findings the embedded model wrote in the 50-case eval that an earlier version of the rules
+# flagged wrongly (each paper's sentences shortened to what matters).
+REAL_ANSWERS = [
+    (
+        "This is a descriptive comparison of prospectively collected data on all children "
+        "admitted to the short stay ward at Westmead Hospital (WH) during 1994 and the short stay "
+        "ward at the New Children's Hospital (NCH) during 1997-98. Admissions rose in 1997.",
+        "Prospective collection of data on all children admitted to the short stay ward at "
+        "Westmead Hospital (WH) during 1994 and the short stay ward at the New Children's "
+        "Hospital (NCH) during 1997-98.",
+    ),
+    (
+        "Patients were stratified retrospectively into high- or low-risk groups according to risk "
+        "factors for significant carotid stenosis and perioperative stroke. Stenosis was rare.",
+        "They stratified patients into high- or low-risk groups based on risk factors for "
+        "significant carotid stenosis and perioperative stroke.",
+    ),
+    (
+        "To determine whether there is a relationship between VEGF expression and vena cava "
+        "invasion in stage pT3 renal cell carcinoma. 78 patients with a pT3a or pT3b tumour with "
+        "or without vena cava invasion were compared for Fuhrman grade and VEGF expression.",
+        "The study compared 78 patients with pT3 renal cell carcinoma, with or without vena cava "
+        "invasion, for Fuhrman grade and VEGF expression.",
+    ),
+]
+
+
+@pytest.mark.parametrize(("abstract", "finding"), REAL_ANSWERS)
+def test_real_answers_that_were_flagged_wrongly(abstract: str, finding: str) -> None:
+    paper = Paper(id="r", abstract=abstract)
+    findings = KeyFindings(
+        study_type=StudyType.OTHER, methodology=[Finding(text=finding)], results=[], significance=[]
+    )
+    assert [i.code for i in errors_only(check_findings(paper, findings)) if i.index == 0] == []
+
+
+def test_a_hedge_the_model_dropped_is_caught() -> None:
+    """The one new flag on real answers that was a real error."""
+    paper = Paper(
+        id="h",
+        abstract="Tumours were compared across three groups of patients with renal cancer. "
+        "Only tumour size appeared to be significantly different between the 3 groups.",
+    )
+    findings = KeyFindings(
+        study_type=StudyType.OTHER,
+        methodology=[],
+        results=[
+            Finding(text="Only tumour size was significantly different between the 3 groups.")
+        ],
+        significance=[],
+    )
+    assert "overstated" in [i.code for i in errors_only(check_findings(paper, findings))]

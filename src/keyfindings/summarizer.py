@@ -138,19 +138,24 @@ class Summarizer:
     # ---- keys and cache ----
 
     def _configuration(self) -> dict[str, Any]:
-        """Everything but the paper that changes the answer."""
-        return {**self._generation(), "checks": CHECKS_VERSION}
+        """Everything but the paper that changes the result: what the model writes, how it is
+        judged, and the shape it is stored in."""
+        return {
+            **self._generation(),
+            "schema": {"version": SCHEMA_VERSION, "sha256": _SCHEMA_SHA},
+            "checks": CHECKS_VERSION,
+        }
 
     def _generation(self) -> dict[str, Any]:
-        """Everything but the paper that changes what the model writes (not how it is judged)."""
+        """Everything but the paper that changes what the model writes — not how it is judged
+        nor how results are stored, so stored answers outlive a change to either."""
         return {
             "prompt": self.prompt.ref.model_dump(),
             "model": self.backend.identity(),
             "params": self.params.model_dump(),
-            "schema": {
-                "version": SCHEMA_VERSION,
-                "sha256": _SCHEMA_SHA,
-                "answer_format": self.prompt.meta.answer_format,
+            "answer": {
+                "format": self.prompt.meta.answer_format,
+                "schema": cache_key(self._schema),
             },
         }
 

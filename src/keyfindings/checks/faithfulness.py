@@ -31,6 +31,7 @@ from keyfindings.numbers import word_numbers
 from keyfindings.schema import IssueCode
 
 _ASSOCIATION = ("associ", "link", "relat", "correl")
+_EITHER = frozenset({"or", "and", "to", "nor", "vs", "versus"})
 _CONTRAST = frozenset({"while", "whereas", "but", "unlike"})
 _SCOPE_OPENERS = frozenset({"in", "among", "for", "within", "amongst"})
 # A finding that shares this much with one sentence is a copy of it, and is held to its details.
@@ -176,6 +177,17 @@ def _negation_count(claim: Claim, source: SentenceView) -> list[Problem]:
 # ---- direction ----------------------------------------------------------------------------
 
 
+def _both_ways(tokens: list[Token], i: int, moves: frozenset[tuple[Axis, int]]) -> bool:
+    """Is the word one end of a pair that names both directions ("high- or low-risk",
+    "increase or decrease")? Such a pair states no direction."""
+    opposite = {(axis, -sign) for axis, sign in moves}
+    for j in (i - 2, i + 2):
+        joined = 0 <= j < len(tokens) and _word(tokens, (i + j) // 2) in _EITHER
+        if joined and directions(_word(tokens, j)) & opposite:
+            return True
+    return False
+
+
 def polarity(claim: Claim) -> list[Problem]:
     """Each direction word of the finding must match the evidence's for the same measure."""
     found = [
@@ -186,7 +198,7 @@ def polarity(claim: Claim) -> list[Problem]:
     ]
     for i, token in enumerate(claim.tokens):
         moves = directions(token.text) if token.kind == "word" else frozenset()
-        if not moves:
+        if not moves or _both_ways(claim.tokens, i, moves):
             continue
         if not found:
             cited = ", ".join(f"S{s.number}" for s in claim.evidence)
@@ -230,9 +242,12 @@ def polarity(claim: Claim) -> list[Problem]:
 
 def certainty(claim: Claim) -> list[Problem]:
     """A finding may be as certain as its evidence, or less; never more."""
-    hedges = [
-        (s, j) for s in claim.evidence for j in range(len(s.tokens)) if _is_hedge(s.tokens, j)
-    ]
+    # The sentence the finding restates: an objective's "relationship between" elsewhere in the
+    # evidence is the question asked, not a hedge on this finding.
+    source = claim.primary
+    if source is None:
+        return []
+    hedges = [(source, j) for j in range(len(source.tokens)) if _is_hedge(source.tokens, j)]
     return _certainty_added(claim, hedges) or _hedge_dropped(claim, hedges)
 
 
@@ -432,6 +447,7 @@ def swaps(claim: Claim) -> list[Problem]:
         if tag != "equal" and tag != "insert"
     }
     added = {i1: _names(ours[j1:j2]) for tag, i1, _, j1, j2 in ops if tag in ("replace", "insert")}
+    kept = {k for tag, i1, i2, _, _ in ops if tag == "equal" for k in range(i1, i2)}
     respectively = any(t.text == "respectively" for t in theirs)
     for start, (names, end) in removed.items():
         for at, landed in added.items():
@@ -441,9 +457,11 @@ def swaps(claim: Claim) -> list[Problem]:
             # one stretch moving across a few words (the other group) — not across a whole
             # clause ("in women" moved to the front) — with a comparison or a number between.
             exchanged = bool(added.get(start)) and removed.get(at, ((), 0))[0] == added[start]
-            crossed = theirs[min(start, at) : max(end, at)]
+            # Only words both texts keep count as crossed: a stretch reworded on the way
+            # ("prospectively collected" → "prospective collection of") crosses nothing.
+            crossed = [theirs[k] for k in range(min(start, at), max(end, at)) if k in kept]
             passed = [t for t in crossed if t.content and t.kind == "word" and not _compares(t)]
-            short = len(passed) - len(names) <= 2
+            short = len(passed) <= 2
             # Exchanged names (not whole clauses) also matter across "while", or in a list
             # that "respectively" ties to its numbers.
             moved = theirs[start:end]
@@ -453,7 +471,9 @@ def swaps(claim: Claim) -> list[Problem]:
                 and names_only
                 and (respectively or any(t.text in _CONTRAST for t in crossed))
             )
-            if (exchanged or short) and (_across(crossed) or contrasted):
+            # A number carried across a name now belongs to the other group.
+            carried = short and bool(passed) and any(t.kind == "num" for t in moved)
+            if (exchanged or short) and (_across(crossed) or contrasted or carried):
                 return [
                     Problem(
                         IssueCode.SWAPPED,

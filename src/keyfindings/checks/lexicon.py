@@ -106,6 +106,8 @@ GENERIC_SCOPE = _words(
     r"|case|cases|whole|both|all|each|either|terms|other|words|multivariate|multivariable"
     r"|univariate|adjusted|unadjusted|analysis|model|models|regression|logistic|conclusions"
     r"|groups?|arms?|patients?|subjects?|participants?|individuals?|people|persons?|cohorts?"
+    r"|linear|cox|poisson|sensitivity|crude|bivariate|bivariable|secondary|exploratory|pooled"
+    r"|primary|stratified|matched|propensity|hazards?|proportional|mixed|generalized|effects"
 )
 
 
