@@ -86,3 +86,16 @@ def test_malformed_prompt_files(tmp_path: Path, text: str, message: str) -> None
     write(tmp_path, text)
     with pytest.raises(PromptError, match=message):
         load_prompt("demo@v1", tmp_path)
+
+
+def test_role_tagged_prompt_renders_roles_and_keys_by_the_role_model(rct: Paper) -> None:
+    from keyfindings.prompts import ROLE_VARIABLE, key_variables, load_prompt, paper_variables
+
+    prompt = load_prompt("key_findings_compact@v4")
+    assert prompt.extra_variables == {ROLE_VARIABLE}
+    user = prompt.render(rct)[1]["content"]
+    assert "[methods] We conducted a double-blind" in user
+    assert "[results] Hypercalcaemia was not observed." in user
+    keyed = key_variables(rct, prompt.extra_variables)
+    assert keyed[ROLE_VARIABLE].startswith("roles:")  # the model's identity, not a tagging run
+    assert ROLE_VARIABLE not in paper_variables(rct)  # other prompts' keys are unchanged

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from keyfindings.errors import PromptError
 from keyfindings.paper import Paper
-from keyfindings.roles import sentence_roles
+from keyfindings.roles import model_digest, sentence_roles
 from keyfindings.schema import ANSWER_FORMATS, SCHEMA_VERSION, SECTIONS, PromptRef
 
 _BASE_VARIABLES = frozenset(
@@ -109,6 +109,16 @@ def paper_variables(paper: Paper, extra: Collection[str] = ()) -> dict[str, str]
         values[ROLE_VARIABLE] = "\n".join(
             f"[{role.role}] {s.text}" for s, role in zip(paper.sentences, roles, strict=True)
         )
+    return values
+
+
+def key_variables(paper: Paper, extra: Collection[str] = ()) -> dict[str, str]:
+    """What identifies a paper's rendered prompt, cheaply: the base variables, and for the
+    role-tagged sentences the role model's identity instead of running it (cache hits stay
+    fast; the roles are a function of the abstract and the model)."""
+    values = paper_variables(paper)
+    if ROLE_VARIABLE in extra:
+        values[ROLE_VARIABLE] = f"roles:{model_digest()}"
     return values
 
 

@@ -10,6 +10,7 @@ weights are trained by ``scripts/train_roles.py`` (averaged structured perceptro
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import re
@@ -100,6 +101,7 @@ class RoleModel:
         self.transitions: list[list[float]] = data["transitions"]
         self.start: list[float] = data["start"]
         self.meta: dict[str, Any] = data.get("meta", {})
+        self.digest = ""  # sha256 of the file it came from, when shipped
 
     def emissions(self, feats: Sequence[Sequence[str]]) -> list[list[float]]:
         """Score of each role for each sentence (given its features), before transitions."""
@@ -159,4 +161,6 @@ class RoleModel:
 def shipped_model() -> RoleModel:
     """The model shipped in the package."""
     text = resources.files("keyfindings").joinpath("data/role_model.json").read_text("utf-8")
-    return RoleModel(json.loads(text))
+    model = RoleModel(json.loads(text))
+    model.digest = hashlib.sha256(text.encode()).hexdigest()
+    return model

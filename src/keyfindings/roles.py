@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import cached_property
+from functools import lru_cache
 
 from keyfindings.paper import Paper
 from keyfindings.role_tagger import shipped_model
@@ -67,6 +67,8 @@ _SOFT_LIMITATION = re.compile(
     r"|with caution|modest)\b",
     re.I,
 )
+# Bump when the labels' mapping or the limitation cues change (part of prompt cache keys).
+ROLES_VERSION = "1"
 # Model margin above which a tagged role counts as certain (measured on the held-out split).
 CONFIDENT_MARGIN = 40.0
 
@@ -94,39 +96,46 @@ class SentenceRole:
 
 
 class AbstractRoles:
-    """The roles of a paper's sentences, computed once."""
+    """The roles of a paper's sentences (computed once per distinct abstract, and cached: the
+    prompt, the checks and withholding all ask for them)."""
 
     def __init__(self, paper: Paper) -> None:
         self.paper = paper
 
-    @cached_property
+    @property
     def roles(self) -> list[SentenceRole]:
         """One ``SentenceRole`` per abstract sentence, in order."""
-        sentences = self.paper.sentences
-        labelled = [role_of_label(s.label) if s.label else None for s in sentences]
-        if len({r for r in labelled if r is not None}) < 2:
-            # One heading alone ("AIM:" left in running text) would label every sentence after
-            # it: only a structured abstract's labels are trusted.
-            labelled = [None] * len(sentences)
-        tagged = shipped_model().tag([s.text for s in sentences])
-        out = []
-        for sentence, label_role, guess in zip(sentences, labelled, tagged, strict=True):
-            role = label_role or Role(guess.role)
-            certain = label_role is not None or guess.margin >= CONFIDENT_MARGIN
-            if _LIMITATION.search(sentence.text) and role != Role.METHODS:
-                out.append(SentenceRole(Role.LIMITATION, "cue", True))
-            elif _SOFT_LIMITATION.search(sentence.text) and role not in (
-                Role.RESULTS,
-                Role.METHODS,
-            ):
-                out.append(SentenceRole(Role.LIMITATION, "cue", False))
-            else:
-                out.append(SentenceRole(role, "label" if label_role else "model", certain))
-        return out
+        return list(_roles(tuple((s.text, s.label) for s in self.paper.sentences)))
 
     def of(self, number: int) -> SentenceRole:
         """The role of sentence ``number`` (1-based, as cited)."""
         return self.roles[number - 1]
+
+
+@lru_cache(maxsize=1024)
+def _roles(sentences: tuple[tuple[str, str | None], ...]) -> tuple[SentenceRole, ...]:
+    labelled = [role_of_label(label) if label else None for _, label in sentences]
+    if len({r for r in labelled if r is not None}) < 2:
+        # One heading alone ("AIM:" left in running text) would label every sentence after
+        # it: only a structured abstract's labels are trusted.
+        labelled = [None] * len(sentences)
+    tagged = shipped_model().tag([text for text, _ in sentences])
+    out = []
+    for (text, _), label_role, guess in zip(sentences, labelled, tagged, strict=True):
+        role = label_role or Role(guess.role)
+        certain = label_role is not None or guess.margin >= CONFIDENT_MARGIN
+        if _LIMITATION.search(text) and role != Role.METHODS:
+            out.append(SentenceRole(Role.LIMITATION, "cue", True))
+        elif _SOFT_LIMITATION.search(text) and role not in (Role.RESULTS, Role.METHODS):
+            out.append(SentenceRole(Role.LIMITATION, "cue", False))
+        else:
+            out.append(SentenceRole(role, "label" if label_role else "model", certain))
+    return tuple(out)
+
+
+def model_digest() -> str:
+    """Identity of the role model and cue rules, for cache keys of prompts that show roles."""
+    return f"{shipped_model().digest[:16]}/{ROLES_VERSION}"
 
 
 def sentence_roles(paper: Paper) -> list[SentenceRole]:

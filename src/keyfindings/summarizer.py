@@ -22,7 +22,7 @@ from keyfindings.cache import ResultCache, cache_key
 from keyfindings.checks import CHECKS_VERSION, check_findings, errors_only, withhold
 from keyfindings.errors import ConfigError, ValidationFailedError
 from keyfindings.paper import Paper
-from keyfindings.prompts import GenerationParams, Prompt, load_prompt, paper_variables
+from keyfindings.prompts import GenerationParams, Prompt, key_variables, load_prompt
 from keyfindings.retry import RetryPolicy
 from keyfindings.schema import (
     ANSWER_FORMATS,
@@ -177,7 +177,7 @@ class Summarizer:
         return cache_key({"paper": self._variables(paper), "generation": self._generation_scope})
 
     def _variables(self, paper: Paper) -> dict[str, str]:
-        return paper_variables(paper, self.prompt.extra_variables)
+        return key_variables(paper, self.prompt.extra_variables)
 
     def cached(self, paper: Paper | Mapping[str, Any]) -> Result | None:
         """The cached result for this paper under this configuration, if any."""
