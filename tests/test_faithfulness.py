@@ -228,3 +228,32 @@ def test_a_hedge_the_model_dropped_is_caught() -> None:
         significance=[],
     )
     assert "overstated" in [i.code for i in errors_only(check_findings(paper, findings))]
+
+
+def test_markdown_never_shows_a_withheld_finding() -> None:
+    from keyfindings.render import to_markdown
+    from keyfindings.schema import PromptRef, Result
+
+    findings = KeyFindings(
+        study_type=StudyType.RANDOMIZED_CONTROLLED_TRIAL,
+        methodology=[Finding(text="We randomly assigned 240 adults to walking or usual care.")],
+        results=[
+            Finding(text="Mortality was higher in the walking group (2% vs 9%)."),
+            Finding(text="Falls did not differ between the groups."),
+        ],
+        significance=[],
+    )
+    count, issues = withhold(PAPER, findings, check_findings(PAPER, findings))
+    result = Result(
+        paper_id=PAPER.id,
+        status="flagged",
+        findings=findings,
+        issues=issues,
+        withheld=count,
+        prompt=PromptRef(name="p", version=1, sha256="x"),
+        model="m",
+        backend="b",
+    )
+    text = to_markdown(result, PAPER)
+    assert "Mortality was higher" not in text
+    assert "Falls did not differ" in text and "1 finding(s) withheld" in text

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from keyfindings.paper import Paper
-from keyfindings.schema import SECTIONS, Result
+from keyfindings.schema import SECTIONS, IssueCode, Result
 
 _TITLES = {
     "methodology": "Methodology",
@@ -32,9 +32,12 @@ def to_markdown(result: Result, paper: Paper | None = None) -> str:
                 cites = ", ".join(f"S{n}" for n in item.evidence) or "no supporting sentence"
                 lines.append(f"- {item.text} _[{cites}]_")
             lines.append("")
-    errors = [i for i in result.issues if i.severity == "error"]
+    errors = [i for i in result.issues if i.severity == "error" and i.code != IssueCode.WITHHELD]
     if errors:
         lines += ["## Issues", *[f"- {i.code}: {i.message}" for i in errors], ""]
+    if result.withheld:
+        # Never the withheld text itself: readers see only findings that passed.
+        lines += [f"_{result.withheld} finding(s) withheld: they failed the checks._", ""]
     usage = result.usage
     elapsed = f"{usage.attempts} request(s), {result.latency_ms / 1000:.1f} s"
     source = "cache" if result.cached else elapsed
