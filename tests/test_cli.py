@@ -166,3 +166,13 @@ def test_recheck_command_makes_no_call(server: ScriptedServer, tmp_path: Path) -
     assert "rechecked 1, ok 1" in out.stderr
     missing = run("recheck", paper, *remote(server), env={"KEYFINDINGS_CACHE_DIR": str(tmp_path)})
     assert missing.returncode == 0 and "no stored answer 1" in missing.stderr
+
+
+def test_version_and_an_empty_prompts_directory(tmp_path: Path) -> None:
+    from keyfindings import __version__
+
+    out = run("--version")
+    assert out.returncode == 0 and out.stdout.strip() == f"keyfindings {__version__}"
+    assert __version__ != "0+unknown"
+    empty = run("prompts", "list", env={"KEYFINDINGS_PROMPTS_DIR": str(tmp_path)})
+    assert empty.returncode == 1 and "no prompt files found" in empty.stderr

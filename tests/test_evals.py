@@ -204,7 +204,7 @@ gates: {{unsupported_numbers_per_paper: "<= 0"}}
         )
 
     out = run_eval()
-    assert out.returncode == 1, out.stderr  # v2 fails the gate
+    assert out.returncode == 100, out.stderr  # v2 fails the gate: its own exit code
     assert "FAIL key_findings@v2 · scripted: unsupported_numbers_per_paper" in out.stdout
     [run_dir] = list((tmp_path / "runs").iterdir())
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -219,7 +219,7 @@ gates: {{unsupported_numbers_per_paper: "<= 0"}}
     assert len((run_dir / "cases.jsonl").read_text().splitlines()) == 9
     calls = server.calls
     again = run_eval()
-    assert again.returncode == 1
+    assert again.returncode == 100
     assert server.calls == calls + 9  # v1 comes from the cache; v2 was flagged, so re-asked (3x3)
 
 

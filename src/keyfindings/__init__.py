@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from keyfindings.cache import ResultCache
@@ -29,8 +30,22 @@ from keyfindings.loaders import iter_papers, load_papers
 from keyfindings.paper import Paper
 from keyfindings.prompts import load_prompt
 from keyfindings.retry import RetryPolicy
-from keyfindings.schema import SCHEMA_VERSION, Finding, Issue, KeyFindings, Result, StudyType, Usage
+from keyfindings.schema import (
+    SCHEMA_VERSION,
+    Finding,
+    Issue,
+    IssueCode,
+    KeyFindings,
+    Result,
+    StudyType,
+    Usage,
+)
 from keyfindings.summarizer import Summarizer
+
+try:
+    __version__ = version("keyfindings")
+except PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -42,6 +57,7 @@ __all__ = [
     "Finding",
     "InputError",
     "Issue",
+    "IssueCode",
     "KeyFindings",
     "KeyFindingsError",
     "LoaderError",
@@ -61,6 +77,7 @@ __all__ = [
     "TransientBackendError",
     "Usage",
     "ValidationFailedError",
+    "__version__",
     "asummarize",
     "iter_papers",
     "load_papers",

@@ -13,16 +13,19 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from keyfindings import __version__
 from keyfindings.cache import ResultCache
 from keyfindings.config import ModelConfig, make_backend
 from keyfindings.errors import InputError, KeyFindingsError
 from keyfindings.loaders import iter_papers
-from keyfindings.prompts import describe, list_prompts, load_prompt
+from keyfindings.prompts import describe, list_prompts, load_prompt, prompts_dir
 from keyfindings.render import to_markdown
 from keyfindings.schema import IssueCode
 from keyfindings.summarizer import Summarizer
 
 EXIT_ERROR = 1
+# A failed eval gate: the run worked and the prompt is worse, not broken (promptfoo's 100).
+EXIT_GATE = 100
 
 
 def _add_model_options(parser: argparse.ArgumentParser, *, prompt_option: bool = True) -> None:
@@ -256,7 +259,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(markdown(run), end="")
     print(f"keyfindings: report in {folder}/report.html", file=sys.stderr)
     failures = run.gate_failures()
-    return EXIT_ERROR if failures else 0
+    return EXIT_GATE if failures else 0
 
 
 def cmd_prompts(args: argparse.Namespace) -> int:
@@ -267,7 +270,12 @@ def cmd_prompts(args: argparse.Namespace) -> int:
         prompt = load_prompt(args.ref)
         print(prompt.path.read_text(encoding="utf-8"), end="")
         return 0
-    for prompt in list_prompts():
+    prompts = list_prompts()
+    if not prompts:
+        raise KeyFindingsError(
+            f"no prompt files found in {prompts_dir()} (set KEYFINDINGS_PROMPTS_DIR)"
+        )
+    for prompt in prompts:
         info = describe(prompt)
         print(
             f"{info['ref']:<28} {info['answer_format']:<15} {info['sha256']}  {info['description']}"
@@ -301,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Grounded key findings (methodology, results, significance) from abstracts.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log retries and progress")
+    parser.add_argument("--version", action="version", version=f"keyfindings {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser(
