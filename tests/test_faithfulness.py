@@ -180,6 +180,12 @@ def test_mutation_suite_gate_on_held_out_abstracts(tmp_path: Path) -> None:
 # flagged wrongly (each paper's sentences shortened to what matters).
 REAL_ANSWERS = [
     (
+        "From March 2007 to January 2011, 88 DBE procedures were performed on 66 patients. "
+        "Findings were confirmed in 32 cases.",
+        "The study involved 88 DBE procedures performed on 66 patients from March 2007 to "
+        "January 2011.",
+    ),
+    (
         "This is a descriptive comparison of prospectively collected data on all children "
         "admitted to the short stay ward at Westmead Hospital (WH) during 1994 and the short stay "
         "ward at the New Children's Hospital (NCH) during 1997-98. Admissions rose in 1997.",

@@ -80,3 +80,14 @@ def test_eval_rejudges_stored_answers_when_only_the_checks_changed(
     [outcome] = asyncio.run(_run_cell(make_summarizer(), [case], 1, lambda _: None))
     assert outcome.result is not None and outcome.result.checks_version == "next"
     assert outcome.result.status == "ok" and server.calls == 1
+
+
+def test_a_rechecked_result_reports_what_its_answers_took(
+    make_summarizer: Any, server: ScriptedServer, rct: Paper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.queue(chat(rct_answer()))
+    first = make_summarizer().summarize(rct)
+    assert first.answers[0].latency_ms > 0
+    monkeypatch.setattr("keyfindings.summarizer.CHECKS_VERSION", "next")
+    again = make_summarizer().recheck(rct)
+    assert again is not None and again.latency_ms == first.answers[0].latency_ms

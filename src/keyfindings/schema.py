@@ -96,6 +96,8 @@ class IssueCode(StrEnum):
     # place: the right content in the right field
     WRONG_SECTION = "wrong_section"
     MOVED = "moved"
+    FILLED = "filled"
+    COMPLETED = "completed"
     REMOVED_LIMITATION = "removed_limitation"
     FRAGMENT = "fragment"
     STUDY_TYPE = "study_type"
@@ -149,6 +151,7 @@ class RawAnswer(BaseModel):
 
     text: str
     finish_reason: str | None = None
+    latency_ms: float = 0.0  # what this answer took to get, retries included
 
 
 class Result(BaseModel):

@@ -55,6 +55,15 @@ class _Run:
     replay: list[RawAnswer] = field(default_factory=list)
     # With ``reask=False`` a recheck stops when the replayed answers run out.
     attempt_limit: int | None = None
+    # Milliseconds the last answer took (retries included), and the time of the last answer.
+    waited: float = 0.0
+    mark: float = field(default_factory=time.perf_counter)
+
+    def lap(self, replayed: RawAnswer | None = None) -> None:
+        """Note what the answer just received took: measured, or as stored when replayed."""
+        now = time.perf_counter()
+        self.waited = replayed.latency_ms if replayed else round((now - self.mark) * 1000, 1)
+        self.mark = now
 
 
 def parse_answer(text: str, answer_type: type[Any]) -> tuple[KeyFindings | None, list[Issue]]:
@@ -201,7 +210,9 @@ class Summarizer:
                 run.usage.reasks += 1
             completion = yield run.messages
             raw = completion.text
-            run.answers.append(RawAnswer(text=raw, finish_reason=completion.finish_reason))
+            run.answers.append(
+                RawAnswer(text=raw, finish_reason=completion.finish_reason, latency_ms=run.waited)
+            )
             findings, issues = self._evaluate(run.paper, completion)
             if not errors_only(issues):
                 return self._result(run, "ok", findings, issues)
@@ -272,7 +283,7 @@ class Summarizer:
             withheld=withheld,
             answers=run.answers,
             checks_version=CHECKS_VERSION,
-            latency_ms=round((time.perf_counter() - run.started) * 1000, 1),
+            latency_ms=_latency(run),
         )
 
     def _count(self, run: _Run, completion: Completion) -> Completion:
@@ -297,10 +308,11 @@ class Summarizer:
     def _replayed(self, run: _Run) -> Completion | None:
         """The next stored answer of a recheck, if any is left (already paid for)."""
         done = len(run.answers)
-        if done < len(run.replay):
-            answer = run.replay[done]
-            return Completion(answer.text, answer.finish_reason)
-        return None
+        if done >= len(run.replay):
+            return None
+        answer = run.replay[done]
+        run.lap(answer)
+        return Completion(answer.text, answer.finish_reason)
 
     def _drive(self, key: str, run: _Run) -> Result:
         session = self._session(run)
@@ -310,7 +322,9 @@ class Summarizer:
             if replayed is not None:
                 return replayed
             run.usage.attempts += 1
-            return self._count(run, self.backend.complete(messages, self._schema, self.params))
+            completion = self.backend.complete(messages, self._schema, self.params)
+            run.lap()
+            return self._count(run, completion)
 
         try:
             messages = next(session)
@@ -328,6 +342,7 @@ class Summarizer:
                 return replayed
             run.usage.attempts += 1
             completion = await self.backend.acomplete(messages, self._schema, self.params)
+            run.lap()
             return self._count(run, completion)
 
         try:
@@ -357,11 +372,16 @@ class Summarizer:
             return None
         if stale_only and stored.checks_version == CHECKS_VERSION:
             return None
+        share = round(stored.latency_ms / len(stored.answers), 1)
         return _Run(
             paper,
             self.prompt.render(paper),
             usage=stored.usage.model_copy(),
-            replay=list(stored.answers),
+            # Answers stored before they carried their own time get an equal share.
+            replay=[
+                a if a.latency_ms else a.model_copy(update={"latency_ms": share})
+                for a in stored.answers
+            ],
             attempt_limit=None if reask else len(stored.answers),
         )
 
@@ -391,6 +411,14 @@ class Summarizer:
     async def aclose(self) -> None:
         """Release the backend's async connections, in the loop that used them."""
         await self.backend.aclose()
+
+
+def _latency(run: _Run) -> float:
+    """Wall time for a fresh result; for a re-checked one, what its answers took to get (a
+    stored answer without its own time gets an equal share of the stored total)."""
+    if not run.replay:
+        return round((time.perf_counter() - run.started) * 1000, 1)
+    return round(sum(a.latency_ms for a in run.answers), 1)
 
 
 def _reask_wanted(attempts: int) -> Issue:

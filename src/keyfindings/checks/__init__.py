@@ -16,12 +16,13 @@ from __future__ import annotations
 from keyfindings.checks import faithfulness, grounding, placement, sections
 from keyfindings.checks.alignment import align, content_words
 from keyfindings.checks.context import Claim, Problem, abstract_view
+from keyfindings.numbers import unsupported_numbers
 from keyfindings.paper import Paper
-from keyfindings.schema import SECTIONS, Issue, IssueCode, KeyFindings
+from keyfindings.schema import SECTIONS, Finding, Issue, IssueCode, KeyFindings
 
 # Part of the cache key: bump whenever what is accepted changes (``keyfindings recheck`` then
 # re-runs the checks on stored answers instead of asking the model again).
-CHECKS_VERSION = "5"
+CHECKS_VERSION = "6"
 FINDING_RULES = (
     grounding.lengths,
     grounding.numbers,
@@ -98,7 +99,13 @@ def check_findings(paper: Paper, findings: KeyFindings) -> list[Issue]:
     (errors and warnings, what was moved or dropped included)."""
     view = abstract_view(paper)
     coverage = fill_evidence(paper, findings)
-    issues = placement.arrange(view, findings)
+
+    def sound(finding: Finding) -> bool:
+        grounded = coverage.get(id(finding), 0.0) >= grounding.MIN_COVERAGE
+        return grounded and not unsupported_numbers(finding.text, paper.numbers)
+
+    issues = placement.arrange(view, findings, sound)
+    coverage = fill_evidence(paper, findings)  # again: arranging may add or complete findings
     issues += [issue for rule in ANSWER_RULES for issue in rule(paper, findings)]
     for section in SECTIONS:
         for index, finding in enumerate(findings.section(section)):

@@ -378,7 +378,7 @@ def _number_order(claim: Claim, numbers: list[tuple[int, str]]) -> list[Problem]
         if len(set(ours)) < 2:
             continue
         swapped = _first_out_of_order(ours, s)
-        if swapped:
+        if swapped and not all(_keeps_place(claim, s, numbers, v) for v in swapped):
             return [
                 Problem(
                     IssueCode.MISPLACED_NUMBER,
@@ -387,6 +387,31 @@ def _number_order(claim: Claim, numbers: list[tuple[int, str]]) -> list[Problem]
                 )
             ]
     return []
+
+
+def _keeps_place(
+    claim: Claim, view: SentenceView, numbers: list[tuple[int, str]], value: str
+) -> bool:
+    """Did the number move with its phrase — two words each side unchanged ("from March 2007
+    to January", put at the end of the sentence, is the same statement)?"""
+    ours = [_context(claim.tokens, i) for i, v in numbers if v == value]
+    theirs = [_context(view.tokens, j) for j, t in enumerate(view.tokens) if t.text == value]
+    return any(_agree(a, b) for a in ours for b in theirs)
+
+
+def _context(tokens: list[Token], i: int, width: int = 2) -> tuple[list[str], list[str]]:
+    words = [(k, t.text) for k, t in enumerate(tokens) if t.kind != "sep"]
+    at = next(n for n, (k, _) in enumerate(words) if k == i)
+    left = [w for _, w in words[max(0, at - width) : at]]
+    right = [w for _, w in words[at + 1 : at + 1 + width]]
+    return left[::-1], right
+
+
+def _agree(a: tuple[list[str], list[str]], b: tuple[list[str], list[str]]) -> bool:
+    """Same words on both sides, as far as both texts have words there."""
+    return all(
+        x[: min(len(x), len(y))] == y[: min(len(x), len(y))] for x, y in zip(a, b, strict=True)
+    )
 
 
 def _rebound_numbers(claim: Claim, numbers: list[tuple[int, str]]) -> list[Problem]:

@@ -13,8 +13,10 @@ is removed.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from keyfindings.checks.context import Claim, Problem, SentenceView
+from keyfindings.checks.grounding import MAX_FINDING_WORDS
 from keyfindings.paper import Paper
 from keyfindings.roles import Role
 from keyfindings.schema import SECTIONS, Finding, Issue, IssueCode, KeyFindings, StudyType
@@ -26,6 +28,8 @@ FIELD_ROLES: dict[str, frozenset[Role]] = {
     "significance": frozenset({Role.CONCLUSIONS, Role.LIMITATION}),
     "limitations": frozenset({Role.LIMITATION}),
 }
+# Fields the abstract's own sentence may stand in for, when moving a finding empties them.
+_FILLABLE = frozenset({"results", "significance"})
 # Where a finding goes when all its evidence has one certain role.
 _HOME = {Role.METHODS: "methodology", Role.RESULTS: "results", Role.CONCLUSIONS: "significance"}
 _VERB = re.compile(
@@ -52,11 +56,16 @@ def _roles(evidence: list[SentenceView]) -> list[tuple[int, Role, bool]]:
     return [(s.number, s.role.role, s.role.certain) for s in evidence if s.role is not None]
 
 
-def arrange(view: list[SentenceView], findings: KeyFindings) -> list[Issue]:
-    """Move findings whose evidence certainly belongs to another field (never a field's only
-    finding); remove limitations that no sentence states. Returns what was done, as warnings:
-    nothing for the model to fix."""
-    done: list[Issue] = []
+def arrange(
+    view: list[SentenceView], findings: KeyFindings, sound: Callable[[Finding], bool]
+) -> list[Issue]:
+    """Fix what needs no model, and say so (warnings): a lower-case piece cut from an abstract
+    sentence becomes that sentence; a finding whose evidence certainly belongs to another field
+    moves there — and if that empties its field, the abstract's own sentence for the field takes
+    its place; a limitation no sentence states is removed. A small model asked again rarely
+    fixes these, and each re-ask costs as much as the first answer. Only ``sound`` findings
+    (grounded, their numbers in the abstract) are moved: the others go to the checks."""
+    done = _complete_fragments(view, findings)
     for section in SECTIONS:
         keep: list[Finding] = []
         for index, finding in enumerate(findings.section(section)):
@@ -69,31 +78,108 @@ def arrange(view: list[SentenceView], findings: KeyFindings) -> list[Issue]:
                         section,
                         index,
                         finding,
-                        ("removed: no abstract sentence states this limitation"),
+                        "removed: no abstract sentence states this limitation",
                     )
                 )
                 continue
             target = _target(section, roles, view)
-            # Never empty a field by moving its last finding: ask the model instead.
             alone = len(findings.section(section)) == 1
-            if target is not None and not alone:
-                findings.section(target).append(finding)
+            stand_in = _stand_in(section, view, findings) if alone else None
+            # Moving a field's only finding empties it: only when the abstract has nothing for
+            # that field anyway, or its own sentence can stand in.
+            stuck = alone and stand_in is None and _has(view, section)
+            if target is None or stuck or not sound(finding):
+                keep.append(finding)
+                continue
+            there = findings.section(target)
+            if not any(f.text == finding.text for f in there):
+                there.append(finding)  # (said there already, word for word: not repeated)
+            done.append(
+                _note(
+                    IssueCode.MOVED,
+                    section,
+                    index,
+                    finding,
+                    f"moved to {target}: it restates "
+                    + ", ".join(f"S{n} ({r})" for n, r, _ in roles),
+                )
+            )
+            if stand_in is not None:
+                keep.append(stand_in)
                 done.append(
                     _note(
-                        IssueCode.MOVED,
+                        IssueCode.FILLED,
+                        section,
+                        0,
+                        stand_in,
+                        f"the abstract's own {section} sentence (S{stand_in.evidence[0]})",
+                    )
+                )
+        setattr(findings, section, keep)
+    return done
+
+
+def _has(view: list[SentenceView], section: str) -> bool:
+    fits = allowed(section, view)
+    return any(s.role and s.role.role in fits for s in view)
+
+
+def _stand_in(section: str, view: list[SentenceView], findings: KeyFindings) -> Finding | None:
+    """The abstract's first sentence certainly of this field's role, not cited elsewhere (for
+    results, the first with numbers if any)."""
+    if section not in _FILLABLE:
+        return None
+    used = {n for name in SECTIONS for f in findings.section(name) for n in f.evidence}
+    fits = FIELD_ROLES[section]
+    candidates = [
+        s
+        for s in view
+        if s.role
+        and s.role.certain
+        and s.role.role in fits
+        and s.number not in used
+        and len(s.text.split()) <= MAX_FINDING_WORDS
+    ]
+    if section == "results":
+        candidates.sort(key=lambda s: not s.numbers)
+    if not candidates:
+        return None
+    return Finding(text=candidates[0].text, evidence=[candidates[0].number])
+
+
+def _complete_fragments(view: list[SentenceView], findings: KeyFindings) -> list[Issue]:
+    done = []
+    for section in SECTIONS:
+        for index, finding in enumerate(findings.section(section)):
+            if not _lower_start(finding.text):
+                continue
+            piece = " ".join(finding.text.lower().rstrip(".").split())
+            whole = next(
+                (
+                    s
+                    for s in view
+                    if piece in " ".join(s.text.lower().split())
+                    and len(s.text.split()) <= MAX_FINDING_WORDS
+                ),
+                None,
+            )
+            if whole is not None:
+                done.append(
+                    _note(
+                        IssueCode.COMPLETED,
                         section,
                         index,
                         finding,
-                        (
-                            f"moved to {target}: it restates "
-                            + ", ".join(f"S{n} ({r})" for n, r, _ in roles)
-                        ),
+                        f"a piece of S{whole.number}; replaced by the whole sentence",
                     )
                 )
-                continue
-            keep.append(finding)
-        setattr(findings, section, keep)
+                finding.text, finding.evidence = whole.text, [whole.number]
     return done
+
+
+def _lower_start(text: str) -> bool:
+    first = re.split(r"[^\w]", text.strip(), maxsplit=1)[0]
+    return first.isalpha() and first.islower()  # not "mRNA", "p53", "epiDWI"
 
 
 def _target(
@@ -142,8 +228,7 @@ def field(claim: Claim) -> list[Problem]:
 def fragment(claim: Claim) -> list[Problem]:
     """A finding is a sentence: a capital (or a digit) first, and a verb."""
     text = claim.text.strip()
-    first = re.split(r"[^\w]", text, maxsplit=1)[0]
-    if first.isalpha() and first.islower():  # not "mRNA", "p53", "epiDWI"
+    if _lower_start(text):
         return [
             Problem(
                 IssueCode.FRAGMENT,
