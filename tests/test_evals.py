@@ -244,3 +244,17 @@ def test_role_accuracy_and_study_type_agreement() -> None:
     assert cohort.findings is not None
     cohort.findings.study_type = StudyType.COHORT
     assert score_case(PAPER, cohort, sections=SECTIONS).study_type_agrees is False
+
+
+def test_case_source_takes_one_split(tmp_path: Path) -> None:
+    from keyfindings.evals.splits import split_of
+    from keyfindings.evals.suite import CaseSource, load_cases
+
+    ids = [f"pmid-{n}" for n in range(40)]
+    rows = tmp_path / "cases.jsonl"
+    rows.write_text("".join(json.dumps({"id": i, "abstract": PAPER.abstract}) + "\n" for i in ids))
+    held = load_cases(CaseSource(path=str(rows), split="heldout"), tmp_path)
+    assert [c.paper.id for c in held] == [i for i in ids if split_of(i) == "heldout"]
+    assert 0 < len(held) < len(ids)
+    first = load_cases(CaseSource(path=str(rows), split="dev", limit=3), tmp_path)
+    assert len(first) == 3 and all(split_of(c.paper.id) == "dev" for c in first)

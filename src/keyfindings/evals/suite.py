@@ -19,13 +19,14 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from keyfindings.config import ModelConfig
 from keyfindings.errors import ConfigError, LoaderError
+from keyfindings.evals.splits import split_of
 from keyfindings.paper import Paper
 
 _GATE = re.compile(r"\A\s*(>=|<=|==|>|<)\s*(-?\d+(?:\.\d+)?)\s*\Z")
@@ -57,12 +58,14 @@ class ModelSpec(BaseModel):
 
 
 class CaseSource(BaseModel):
-    """A JSONL file of cases, optionally only its first ``limit`` lines."""
+    """A JSONL file of cases, optionally only one split of it (``keyfindings.evals.splits``:
+    ``heldout`` is what no rule or model was fitted on) and only its first ``limit`` cases."""
 
     model_config = ConfigDict(extra="forbid")
 
     path: str
     limit: int | None = Field(None, gt=0)
+    split: Literal["dev", "heldout"] | None = None
 
 
 class Suite(BaseModel):
@@ -142,5 +145,6 @@ def load_cases(source: CaseSource, base: Path) -> list[Case]:
             for extra in ("section_labels", "sections_other", "source"):
                 record.pop(extra, None)
             paper = Paper.from_dict(record, where=f"{path}:{lineno}")
-            cases.append(Case(paper, sections, expect, f"{path.name}:{lineno}"))
+            if source.split is None or split_of(paper.id) == source.split:
+                cases.append(Case(paper, sections, expect, f"{path.name}:{lineno}"))
     return cases
