@@ -96,15 +96,18 @@ def test_a_finding_moves_to_the_field_its_evidence_certainly_belongs_to(rct: Pap
     assert errors_only(issues) == []
 
 
-def test_fragments_and_study_type(rct: Paper) -> None:
+def test_fragments_and_study_type_are_mended_and_said(rct: Paper) -> None:
     findings = kf(
         methodology=["double-blind trial of vitamin D in many schools"],
         results=["Hypercalcaemia was not observed."],
         significance=["Daily vitamin D3 supplementation reduced respiratory infections."],
     )
     findings.study_type = StudyType.COHORT
-    codes = sorted(i.code for i in errors_only(check_findings(rct, findings)))
-    assert codes == ["fragment", "study_type"]
+    issues = check_findings(rct, findings)
+    assert errors_only(issues) == []
+    assert findings.methodology[0].text == "Double-blind trial of vitamin D in many schools"
+    assert findings.study_type == StudyType.RANDOMIZED_CONTROLLED_TRIAL
+    assert {i.code for i in issues} >= {"completed", "study_type"}
 
 
 def test_a_fields_only_finding_moves_and_the_abstracts_own_sentence_stands_in(

@@ -125,8 +125,8 @@ def _has(view: list[SentenceView], section: str) -> bool:
 
 
 def _stand_in(section: str, view: list[SentenceView], findings: KeyFindings) -> Finding | None:
-    """The abstract's first sentence certainly of this field's role, not cited elsewhere (for
-    results, the first with numbers if any)."""
+    """The abstract's first sentence of this field's role not cited elsewhere (one the role
+    model is sure of first; for results, one with numbers first)."""
     if section not in _FILLABLE:
         return None
     used = {n for name in SECTIONS for f in findings.section(name) for n in f.evidence}
@@ -135,24 +135,27 @@ def _stand_in(section: str, view: list[SentenceView], findings: KeyFindings) -> 
         s
         for s in view
         if s.role
-        and s.role.certain
         and s.role.role in fits
         and s.number not in used
         and len(s.text.split()) <= MAX_FINDING_WORDS
     ]
-    if section == "results":
-        candidates.sort(key=lambda s: not s.numbers)
+    candidates.sort(
+        key=lambda s: (not (s.role and s.role.certain), section == "results" and not s.numbers)
+    )
     if not candidates:
         return None
     return Finding(text=candidates[0].text, evidence=[candidates[0].number])
 
 
 def _complete_fragments(view: list[SentenceView], findings: KeyFindings) -> list[Issue]:
+    """A finding starting in lower case is a piece cut from a sentence: the whole sentence
+    takes its place when the abstract has it, else it is capitalised."""
     done = []
     for section in SECTIONS:
         for index, finding in enumerate(findings.section(section)):
             if not _lower_start(finding.text):
                 continue
+            original = Finding(text=finding.text)
             piece = " ".join(finding.text.lower().rstrip(".").split())
             whole = next(
                 (
@@ -164,16 +167,12 @@ def _complete_fragments(view: list[SentenceView], findings: KeyFindings) -> list
                 None,
             )
             if whole is not None:
-                done.append(
-                    _note(
-                        IssueCode.COMPLETED,
-                        section,
-                        index,
-                        finding,
-                        f"a piece of S{whole.number}; replaced by the whole sentence",
-                    )
-                )
+                why = f"a piece of S{whole.number}; replaced by the whole sentence"
                 finding.text, finding.evidence = whole.text, [whole.number]
+            else:
+                why = "started in lower case; capitalised"
+                finding.text = finding.text[:1].upper() + finding.text[1:]
+            done.append(_note(IssueCode.COMPLETED, section, index, original, why))
     return done
 
 
@@ -281,18 +280,16 @@ def expected_study_types(paper: Paper) -> list[StudyType]:
 
 
 def study_type(paper: Paper, findings: KeyFindings) -> list[Issue]:
-    """The study type agrees with what the abstract says of its design."""
+    """The study type agrees with the design the abstract names. Where it names exactly one,
+    the study type is set to it (no model call: the words decide); where it names several (a
+    trial's cohort, a review of trials) and the answer is none of them, a warning."""
     named = expected_study_types(paper)
     if not named or findings.study_type in named:
         return []
-    first = named[0]
-    label = first.value.replace("_", " ")
-    return [
-        Issue(
-            code=IssueCode.STUDY_TYPE,
-            # Several designs named (a trial's cohort, a review of trials): say so, don't insist.
-            severity="error" if len(named) == 1 else "warning",
-            message=f"study_type is {findings.study_type.value}, but the abstract describes a "
-            f"{label}; use {first.value}",
-        )
-    ]
+    was, first = findings.study_type, named[0]
+    if len(named) == 1:
+        findings.study_type = first
+        message = f"study_type was {was.value}, but the abstract describes a {first.value}: set"
+    else:
+        message = f"study_type is {was.value}, but the abstract names {', '.join(named)}"
+    return [Issue(code=IssueCode.STUDY_TYPE, severity="warning", message=message)]
