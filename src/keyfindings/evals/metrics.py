@@ -209,6 +209,8 @@ def score_case(
             score_alignment(findings, sections, score, [s.text for s in paper.sentences])
         named = expected_study_types(paper)
         if named:
-            score.study_type_agrees = findings.study_type in named
+            # The model's own answer: a study type the checks had to set does not agree.
+            corrected = any(i.code == IssueCode.STUDY_TYPE for i in result.issues)
+            score.study_type_agrees = findings.study_type in named and not corrected
     score.expectation_failures = check_expectations(paper, findings, expect or {})
     return score
