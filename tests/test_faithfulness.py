@@ -209,6 +209,25 @@ REAL_ANSWERS = [
 ]
 
 
+REAL_ANSWERS += [
+    (  # an objective's "the relationship between" is a question, not a hedge
+        "To evaluate the relationship between knee extensor strength, postural stability and "
+        "disease severity in Parkinson's disease (PD). Patients (N=44) with idiopathic PD were "
+        "tested. Strength predicted stability.",
+        "A cohort study of 44 patients with idiopathic Parkinson's disease evaluated knee "
+        "extensor strength, postural stability and disease severity.",
+    ),
+    (  # a finding that joins two sentences carries both sentences' negations
+        "ECG findings were normal in each case and no serious complication of therapy occurred. "
+        "ECG abnormalities were found in 6.5% of patients but there were no contraindications "
+        "to beta-blocker therapy and no major complications.",
+        "No serious complications of therapy occurred, and ECG abnormalities were found in 6.5% "
+        "of patients but there were no contraindications to beta-blocker therapy and no major "
+        "complications.",
+    ),
+]
+
+
 @pytest.mark.parametrize(("abstract", "finding"), REAL_ANSWERS)
 def test_real_answers_that_were_flagged_wrongly(abstract: str, finding: str) -> None:
     paper = Paper(id="r", abstract=abstract)

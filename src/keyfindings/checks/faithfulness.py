@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from difflib import SequenceMatcher
 
+from keyfindings.checks.alignment import STOPWORDS
 from keyfindings.checks.context import Claim, Problem, SentenceView
 from keyfindings.checks.lexicon import (
     CAUSAL_PARTICLE,
@@ -28,9 +29,11 @@ from keyfindings.checks.lexicon import (
 )
 from keyfindings.checks.tokens import Token, window
 from keyfindings.numbers import word_numbers
+from keyfindings.roles import Role
 from keyfindings.schema import IssueCode
 
 _ASSOCIATION = ("associ", "link", "relat", "correl")
+_ASKING = frozenset({Role.OBJECTIVE, Role.METHODS, Role.BACKGROUND})
 _EITHER = frozenset({"or", "and", "to", "nor", "vs", "versus"})
 _CONTRAST = frozenset({"while", "whereas", "but", "unlike"})
 _SCOPE_OPENERS = frozenset({"in", "among", "for", "within", "amongst"})
@@ -162,8 +165,10 @@ def _negation_count(claim: Claim, source: SentenceView) -> list[Problem]:
     if not claim.covers(source, _COPY):
         return []
     ours, theirs = _count(claim.tokens, _is_negation), _count(source.tokens, _is_negation)
+    # A finding that joins sentences may carry the others' negations too.
+    available = sum(_count(s.tokens, _is_negation) for s in claim.evidence)
     whole = source.stems <= claim.stems  # every word kept: only a negation went
-    if ours > theirs or (whole and ours < theirs):
+    if ours > max(theirs, available) or (whole and ours < theirs):
         return [
             Problem(
                 IssueCode.CONTRADICTS,
@@ -240,12 +245,18 @@ def polarity(claim: Claim) -> list[Problem]:
 # ---- certainty ----------------------------------------------------------------------------
 
 
+def _asks(view: SentenceView) -> bool:
+    return view.role is not None and view.role.role in _ASKING
+
+
 def certainty(claim: Claim) -> list[Problem]:
     """A finding may be as certain as its evidence, or less; never more."""
     # The sentence the finding restates: an objective's "relationship between" elsewhere in the
     # evidence is the question asked, not a hedge on this finding.
     source = claim.primary
-    if source is None:
+    # Certainty is a property of claims: a methods line or an objective ("to test the hypothesis
+    # that", "the relationship between") asks, it does not hedge.
+    if source is None or claim.section == "methodology" or _asks(source):
         return []
     hedges = [(source, j) for j in range(len(source.tokens)) if _is_hedge(source.tokens, j)]
     return _certainty_added(claim, hedges) or _hedge_dropped(claim, hedges)
@@ -356,12 +367,15 @@ def _foreign_numbers(
     """A number from outside the evidence, or, in a copy of one sentence, from another one."""
     stated = frozenset().union(*(s.numbers for s in claim.evidence))
     copy = claim.covers(source, _COPY)
-    for _, value in numbers:
+    for i, value in numbers:
         if value not in claim.paper_numbers or value in source.numbers:
             continue
         if value in stated and not copy:
             continue
-        home = next((f"S{s.number}" for s in claim.sentences if value in s.numbers), "")
+        homes = [s for s in claim.sentences if value in s.numbers]
+        if any(_brought_along(claim.tokens, i, s) for s in homes):
+            continue  # taken with its own words from another sentence ("71 lung cancer patients")
+        home = f"S{homes[0].number}" if homes else ""
         return [
             Problem(
                 IssueCode.MISPLACED_NUMBER,
@@ -370,6 +384,22 @@ def _foreign_numbers(
             )
         ]
     return []
+
+
+def _brought_along(tokens: list[Token], i: int, home: SentenceView) -> bool:
+    """Does the number at ``i`` keep, in the finding, a word it has beside it in ``home``?"""
+    ours = _neighbours(tokens, i)
+    for j, t in enumerate(home.tokens):
+        if t.kind == "num" and t.text == tokens[i].text:
+            theirs = _neighbours(home.tokens, j)
+            if any(a == b and _telling(a) for a, b in zip(ours, theirs, strict=True)):
+                return True
+    return False
+
+
+def _telling(word: str) -> bool:
+    """A word that names something ("patients", "carriers"), not "of" or "and"."""
+    return word.isalpha() and len(word) > 2 and word not in STOPWORDS
 
 
 def _number_order(claim: Claim, numbers: list[tuple[int, str]]) -> list[Problem]:
