@@ -29,7 +29,7 @@ FIELD_ROLES: dict[str, frozenset[Role]] = {
     "limitations": frozenset({Role.LIMITATION}),
 }
 # Fields the abstract's own sentence may stand in for, when moving a finding empties them.
-_FILLABLE = frozenset({"results", "significance"})
+_FILLABLE = frozenset({"methodology", "results", "significance"})
 # Where a finding goes when all its evidence has one certain role.
 _HOME = {Role.METHODS: "methodology", Role.RESULTS: "results", Role.CONCLUSIONS: "significance"}
 _VERB = re.compile(

@@ -192,7 +192,9 @@ _SUBGROUP = re.compile(
     r"^(?:In|Among|For) (?!this\b|the present\b|our\b|conclusion\b|summary\b|addition\b"
     r"|contrast\b|total\b|general\b|particular\b|the study\b|the current\b|view\b|light\b"
     r"|comparison\b|the population\b|the sample\b|practice\b|fact\b|turn\b|these\b|all\b"
-    r"|each\b|multivariate\b|multivariable\b|univariate\b)[^,]{3,60},\s+"
+    r"|each\b|multivariate\b|multivariable\b|univariate\b)"
+    # An analysis or a kind of study is a setting, not a subgroup ("In bivariate analysis,").
+    r"(?![^,]*\b(?:analys[ie]s|studies|as a whole)\b)[^,]{3,60},\s+"
 )
 _NEGATION_REMOVE = [
     (r"\bdid not\b", "did"),
