@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from keyfindings import Finding, KeyFindings, Paper, StudyType
+from keyfindings import Finding, Issue, KeyFindings, Paper, StudyType
 from keyfindings.checks import check_findings, errors_only, withhold
 
 ABSTRACT = (
@@ -142,7 +142,8 @@ def test_messages_quote_the_finding_and_the_sentence() -> None:
     assert "lower" in issue.message
 
 
-def test_withheld_findings_leave_only_verified_ones() -> None:
+def one_reversed_one_faithful() -> tuple[KeyFindings, int, list[Issue]]:
+    """An answer with a reversed result and a faithful one, after withholding."""
     findings = KeyFindings(
         study_type=StudyType.RANDOMIZED_CONTROLLED_TRIAL,
         methodology=[Finding(text="We randomly assigned 240 adults to walking or usual care.")],
@@ -153,6 +154,11 @@ def test_withheld_findings_leave_only_verified_ones() -> None:
         significance=[],
     )
     count, issues = withhold(PAPER, findings, check_findings(PAPER, findings))
+    return findings, count, issues
+
+
+def test_withheld_findings_leave_only_verified_ones() -> None:
+    findings, count, issues = one_reversed_one_faithful()
     assert count == 1
     assert [f.text for f in findings.results] == ["Falls did not differ between the groups."]
     [withheld] = [i for i in issues if i.code == "withheld"]
@@ -259,16 +265,7 @@ def test_markdown_never_shows_a_withheld_finding() -> None:
     from keyfindings.render import to_markdown
     from keyfindings.schema import PromptRef, Result
 
-    findings = KeyFindings(
-        study_type=StudyType.RANDOMIZED_CONTROLLED_TRIAL,
-        methodology=[Finding(text="We randomly assigned 240 adults to walking or usual care.")],
-        results=[
-            Finding(text="Mortality was higher in the walking group (2% vs 9%)."),
-            Finding(text="Falls did not differ between the groups."),
-        ],
-        significance=[],
-    )
-    count, issues = withhold(PAPER, findings, check_findings(PAPER, findings))
+    findings, count, issues = one_reversed_one_faithful()
     result = Result(
         paper_id=PAPER.id,
         status="flagged",
