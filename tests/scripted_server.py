@@ -23,6 +23,8 @@ class Reply:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    raw: bytes | None = None  # sent as the body instead of ``body`` as JSON
+    trickle: float = 0.0  # seconds between bytes of the body
 
 
 def chat(
@@ -90,7 +92,7 @@ class ScriptedServer:
                 reply = server._next(body, {k.lower(): v for k, v in self.headers.items()})
                 if reply.delay:
                     time.sleep(reply.delay)
-                payload = json.dumps(reply.body).encode()
+                payload = reply.raw if reply.raw is not None else json.dumps(reply.body).encode()
                 try:
                     self.send_response(reply.status)
                     self.send_header("content-type", "application/json")
@@ -98,7 +100,12 @@ class ScriptedServer:
                     for key, value in reply.headers.items():
                         self.send_header(key.replace("_", "-"), value)
                     self.end_headers()
-                    self.wfile.write(payload)
+                    if not reply.trickle:
+                        self.wfile.write(payload)
+                    for i in range(len(payload) if reply.trickle else 0):
+                        self.wfile.write(payload[i : i + 1])
+                        self.wfile.flush()
+                        time.sleep(reply.trickle)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 

@@ -8,7 +8,7 @@ so a model that writes them as digits is not accused of inventing them.
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 
 _CITATION = re.compile(r"\[\s*S?\d+(?:\s*[,;–-]\s*S?\d+)*\s*\]")
 _NUMBER = re.compile(
@@ -54,13 +54,17 @@ _WORD_RUN = re.compile(
 
 def canonical(raw: str) -> str | None:
     """Canonical string for one numeric literal, or None if it is not a number."""
-    try:
-        value = Decimal(raw.replace(",", ""))
-    except InvalidOperation:
-        return None
-    if value == value.to_integral_value():
-        return str(value.quantize(Decimal(1)))
-    return format(value.normalize(), "f")
+    digits = raw.replace(",", "")
+    # Enough precision for any literal: the default 28 digits raise on a 29-digit integer.
+    with localcontext() as context:
+        context.prec = max(28, len(digits) + 2)
+        try:
+            value = Decimal(digits)
+        except InvalidOperation:
+            return None
+        if value == value.to_integral_value():
+            return str(value.quantize(Decimal(1)))
+        return format(value.normalize(), "f")
 
 
 def extract_numbers(text: str) -> list[str]:
@@ -80,7 +84,16 @@ def extract_numbers(text: str) -> list[str]:
     return found
 
 
+# Longer runs are not one number ("one hundred one hundred …" would grow without bound).
+_MAX_NUMBER_WORDS = 12
+# Spelled-out numbers a finding must be able to point to: small ones ("two groups", "one of the")
+# are too often idiom to check.
+MIN_CHECKED_WORD_NUMBER = 10
+
+
 def _words_value(words: list[str]) -> int | None:
+    if len(words) > _MAX_NUMBER_WORDS:
+        return None
     total, current, seen = 0, 0, False
     for word in words:
         if word in _UNITS:
@@ -112,9 +125,11 @@ def number_set(text: str) -> frozenset[str]:
 
 
 def unsupported_numbers(claim: str, source_numbers: frozenset[str]) -> list[str]:
-    """Numbers in ``claim`` that the source does not contain (duplicates removed, order kept)."""
+    """Numbers in ``claim`` that the source does not contain (duplicates removed, order kept);
+    spelled-out ones count from ``MIN_CHECKED_WORD_NUMBER`` up ("Nine thousand seven hundred")."""
     missing: list[str] = []
-    for value in extract_numbers(claim):
+    spelled = [v for v in word_numbers(claim) if int(v) >= MIN_CHECKED_WORD_NUMBER]
+    for value in [*extract_numbers(claim), *spelled]:
         if value not in source_numbers and value not in missing:
             missing.append(value)
     return missing

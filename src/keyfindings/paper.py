@@ -21,6 +21,8 @@ from keyfindings.text import normalize_text
 
 MIN_ABSTRACT_WORDS = 15
 MAX_ABSTRACT_CHARS = 20_000
+# Checked on the raw input, before any parsing: room for markup, small enough to refuse at once.
+MAX_RAW_FIELD_CHARS = 10 * MAX_ABSTRACT_CHARS
 _LIST_SPLIT = re.compile(r"\s*[;|]\s*")
 
 
@@ -58,6 +60,12 @@ class Paper(BaseModel):
     def _merge_aliases(cls, data: Any) -> Any:
         if isinstance(data, Mapping):
             data = dict(data)
+            for name, value in data.items():
+                if isinstance(value, str) and len(value) > MAX_RAW_FIELD_CHARS:
+                    raise ValueError(
+                        f"{name} is too long ({len(value)} characters, at most "
+                        f"{MAX_RAW_FIELD_CHARS} before markup is removed)"
+                    )
             extra = [*_as_list(data.get("mesh")), *_as_list(data.get("categories"))]
             if extra:
                 data["keywords"] = [*_as_list(data.get("keywords")), *extra]
@@ -127,8 +135,8 @@ class Paper(BaseModel):
             return cls.model_validate(data)
         except ValidationError as exc:
             problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or 'paper'}: "
-                f"{err['msg'].removeprefix('Value error, ')}"
+                (".".join(str(p) for p in err["loc"]) + ": " if err["loc"] else "")
+                + err["msg"].removeprefix("Value error, ")
                 for err in exc.errors()
             )
             error_type = AbstractError if "abstract" in problems else InputError

@@ -20,7 +20,7 @@ class RateLimiter:
 
     Pacing is a virtual clock per budget (GCRA): each request books 60/rpm seconds (and
     tokens·60/tpm) and waits until its booking starts, with ``burst_s`` of slack so a short
-    burst is allowed. A 429 pauses everyone (Retry-After, else 1 s) and halves the number of
+    burst is allowed. A 429 pauses everyone (Retry-After up to ``max_pause_s``, else 1 s) and halves the number of
     requests allowed in flight; each 20 successes give one slot back.
     """
 
@@ -31,8 +31,9 @@ class RateLimiter:
         tpm: float | None = None,
         concurrency: int = 8,
         burst_s: float = 1.0,
+        max_pause_s: float = 60.0,
     ) -> None:
-        self.rpm, self.tpm, self.burst_s = rpm, tpm, burst_s
+        self.rpm, self.tpm, self.burst_s, self.max_pause_s = rpm, tpm, burst_s, max_pause_s
         self.max_concurrency = max(1, concurrency)
         self.limit = self.max_concurrency
         self.in_flight = 0
@@ -69,7 +70,10 @@ class RateLimiter:
             self.in_flight -= 1
             if rate_limited is not None:
                 self.rate_limited += 1
-                pause = rate_limited.retry_after if rate_limited.retry_after is not None else 1.0
+                said = rate_limited.retry_after
+                # Capped like the retry policy's wait: one "Retry-After: 100000" must not stop
+                # every worker for a day.
+                pause = min(said, self.max_pause_s) if said is not None else 1.0
                 self._pause_until = max(self._pause_until, time.monotonic() + pause)
                 self.limit = max(1, self.limit // 2)
                 self._successes = 0

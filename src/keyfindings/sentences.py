@@ -127,7 +127,9 @@ def _split_plain(text: str) -> list[str]:
     start = 0
     for match in _BOUNDARY.finditer(text):
         end = match.end()
-        if match.group(1) == "." and _is_abbreviation(text[start : match.start()], text[end:]):
+        # Only the last word and the next character matter; bounded slices keep this linear.
+        before = text[max(start, match.start() - 64) : match.start()]
+        if match.group(1) == "." and _is_abbreviation(before, text[end : end + 1]):
             continue
         if not _NEXT_STARTS_SENTENCE.match(text, end):
             continue

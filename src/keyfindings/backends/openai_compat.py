@@ -8,7 +8,9 @@ mode that worked. Every answer is validated afterwards regardless.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
+import math
 import re
 import time
 from typing import Any, ClassVar
@@ -18,6 +20,7 @@ import openai
 
 from keyfindings.backends._grammar import without_sentence_caps
 from keyfindings.backends.base import Completion, Messages
+from keyfindings.backends.deadline import AsyncDeadlineTransport, DeadlineTransport, redact_url
 from keyfindings.errors import (
     BackendConnectionError,
     BackendError,
@@ -37,26 +40,37 @@ PRICES: dict[str, tuple[float, float]] = {
     "gpt-4.1-mini": (0.40, 1.60),
     "gpt-4.1-nano": (0.10, 0.40),
 }
+# What parsing a 200 that is not a chat completion raises inside the SDK or ``_completion``.
+_MALFORMED = (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError)
 _FORMAT_REJECTED = re.compile(r"response_format|json_schema|json_object|schema|'text'", re.I)
 
 
+def _seconds(value: str, scale: float = 1.0) -> float | None:
+    """A positive, finite number of seconds; None for anything else (the backoff applies)."""
+    try:
+        seconds = float(value) * scale
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds > 0 else None
+
+
 def _retry_after(response: httpx2.Response | None) -> float | None:
+    """The server's wait in seconds; junk, negative or past values read as "not said"."""
     if response is None:
         return None
     headers = response.headers
     if "retry-after-ms" in headers:
-        try:
-            return float(headers["retry-after-ms"]) / 1000
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
+        return _seconds(headers["retry-after-ms"], 0.001)
+    value = headers.get("retry-after", "").strip()
     if not value:
         return None
+    if value[:1].isdigit() or value[:1] in "-+.":
+        return _seconds(value)
     try:
-        return max(0.0, float(value))
-    except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value)
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return _seconds(str(moment.timestamp() - time.time()))
 
 
 def _response_format(mode: str, schema: dict[str, Any]) -> dict[str, Any] | None:
@@ -90,6 +104,7 @@ class OpenAICompatBackend:
     ) -> None:
         self.model = model
         self.base_url = (base_url or "https://api.openai.com/v1").rstrip("/")
+        self.shown_url = redact_url(self.base_url)  # for messages: no user:password@
         # Local servers need no key, but the SDK insists on one.
         self._api_key = api_key or "no-key-required"
         self._timeout = timeout
@@ -100,11 +115,11 @@ class OpenAICompatBackend:
         self._bodies: dict[tuple[str, int, int], tuple[object, object, dict[str, Any]]] = {}
 
     def __repr__(self) -> str:  # never shows the key
-        return f"OpenAICompatBackend(model={self.model!r}, base_url={self.base_url!r})"
+        return f"OpenAICompatBackend(model={self.model!r}, base_url={self.shown_url!r})"
 
     def identity(self) -> dict[str, Any]:
         """Server and model name: the same name on another server may be another model."""
-        return {"backend": self.name, "base_url": self.base_url, "model": self.model}
+        return {"backend": self.name, "base_url": self.shown_url, "model": self.model}
 
     def digest(self) -> str | None:
         """Remote weights are unknown."""
@@ -126,7 +141,10 @@ class OpenAICompatBackend:
                 base_url=self.base_url,
                 max_retries=0,
                 timeout=self._timeout,
-                http_client=self._http_client,
+                http_client=self._http_client
+                or openai.DefaultHttpxClient(
+                    transport=DeadlineTransport(httpx2.HTTPTransport(), self._timeout)
+                ),
             )
         return self._client
 
@@ -151,7 +169,10 @@ class OpenAICompatBackend:
                 base_url=self.base_url,
                 max_retries=0,
                 timeout=self._timeout,
-                http_client=self._async_http_client,
+                http_client=self._async_http_client
+                or openai.DefaultAsyncHttpxClient(
+                    transport=AsyncDeadlineTransport(httpx2.AsyncHTTPTransport(), self._timeout)
+                ),
             )
         return self._aclient
 
@@ -177,15 +198,16 @@ class OpenAICompatBackend:
 
     def _error(self, exc: Exception) -> BackendError:
         """Map an SDK exception to ours, with any secret scrubbed from the message."""
-        message = str(exc).replace(self._api_key, "***")
+        message = str(exc).replace(self._api_key, "***").replace(self.base_url, self.shown_url)
+        url = self.shown_url
         request_id = getattr(exc, "request_id", None)
         if isinstance(exc, openai.APITimeoutError):
-            return BackendTimeoutError(f"{self.base_url}: timed out after {self._timeout:g}s")
+            return BackendTimeoutError(f"{url}: no complete answer within {self._timeout:g}s")
         if isinstance(exc, openai.APIConnectionError):
-            return BackendConnectionError(f"{self.base_url}: cannot connect ({message})")
+            return BackendConnectionError(f"{url}: cannot connect ({message})")
         if isinstance(exc, openai.APIStatusError):
             status = exc.status_code
-            text = f"{self.base_url}: HTTP {status}: {message}"
+            text = f"{url}: HTTP {status}: {message}"
             if status == 429:
                 return RateLimitedError(
                     text, retry_after=_retry_after(exc.response), request_id=request_id
@@ -195,7 +217,9 @@ class OpenAICompatBackend:
                 error.retry_after = _retry_after(exc.response)
                 return error
             return RequestRejectedError(text, status_code=status, request_id=request_id)
-        return BackendError(f"{self.base_url}: {type(exc).__name__}: {message}")
+        # A 200 whose body is not a chat completion (truncated, wrong shape, absurdly nested):
+        # usually a proxy or server fault that passes, so it is retried.
+        return ServerError(f"{url}: malformed answer ({type(exc).__name__})")
 
     def _fall_back(self, mode: str, error: BackendError) -> str | None:
         """The next mode to try if ``error`` is a rejection of ``mode``'s response_format.
@@ -215,7 +239,7 @@ class OpenAICompatBackend:
     def _completion(self, response: Any) -> Completion:
         choice = response.choices[0] if response.choices else None
         if choice is None:
-            raise ServerError(f"{self.base_url}: answer with no choices")
+            raise ServerError(f"{self.shown_url}: answer with no choices")
         usage = response.usage
         return Completion(
             text=choice.message.content or "",
@@ -240,25 +264,35 @@ class OpenAICompatBackend:
         mode = self.mode
         create: Any = self.client.chat.completions.create
         while True:
+            body = self._body(mode, schema, params)
             try:
-                response = create(messages=messages, **self._body(mode, schema, params))
+                return self._finish(mode, create(messages=messages, **body))
             except openai.OpenAIError as exc:
                 mode = self._next_mode(mode, exc)
-                continue
-            self._modes[f"{self.base_url}|{self.model}"] = mode
-            return self._completion(response)
+            except _MALFORMED as exc:
+                raise self._error(exc) from None
 
     async def acomplete(
         self, messages: Messages, schema: dict[str, Any], params: GenerationParams
     ) -> Completion:
-        """Async form of ``complete``."""
+        """Async form of ``complete``; the deadline also covers a server slow to send headers."""
         mode = self.mode
         create: Any = self.aclient.chat.completions.create
         while True:
+            body = self._body(mode, schema, params)
             try:
-                response = await create(messages=messages, **self._body(mode, schema, params))
+                response = await asyncio.wait_for(
+                    create(messages=messages, **body), self._timeout + 1.0
+                )
+                return self._finish(mode, response)
+            except TimeoutError:
+                raise self._error(openai.APITimeoutError(httpx2.Request("POST", ""))) from None
             except openai.OpenAIError as exc:
                 mode = self._next_mode(mode, exc)
-                continue
-            self._modes[f"{self.base_url}|{self.model}"] = mode
-            return self._completion(response)
+            except _MALFORMED as exc:
+                raise self._error(exc) from None
+
+    def _finish(self, mode: str, response: Any) -> Completion:
+        completion = self._completion(response)
+        self._modes[f"{self.base_url}|{self.model}"] = mode
+        return completion
