@@ -20,8 +20,8 @@ class RateLimiter:
 
     Pacing is a virtual clock per budget (GCRA): each request books 60/rpm seconds (and
     tokens·60/tpm) and waits until its booking starts, with ``burst_s`` of slack so a short
-    burst is allowed. A 429 pauses everyone (Retry-After up to ``max_pause_s``, else 1 s) and halves the number of
-    requests allowed in flight; each 20 successes give one slot back.
+    burst is allowed. A 429 pauses everyone (Retry-After up to ``max_pause_s``, else 1 s) and
+    halves the number of requests allowed in flight; each 20 successes give one slot back.
     """
 
     def __init__(
