@@ -122,14 +122,17 @@ def rct_answer(**changes: Any) -> dict[str, Any]:
 
 
 @contextmanager
-def running(app: Any) -> Iterator[str]:
-    """Serve an ASGI app with uvicorn on a free loopback port; yields its base URL."""
+def running(app: Any, **options: Any) -> Iterator[str]:
+    """Serve an ASGI app as ``serve`` does, on a free loopback port; yields its base URL."""
     import uvicorn
+
+    from keyfindings.service.server import server_config
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    config = server_config(app, host="127.0.0.1", port=port, log_level="error", **options)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:

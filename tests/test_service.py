@@ -128,7 +128,7 @@ def test_http_api(http: httpx2.Client, server: ScriptedServer, rct: Paper) -> No
     server.queue(chat(rct_answer()))
     assert http.get("/healthz").json()["prompt"] == "key_findings@v1"
     missing = http.get("/v1/papers/pmid-90000001/key-findings")
-    assert missing.status_code == 404 and "POST" in missing.json()["error"]["message"]
+    assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found"
     body = json.loads((FIXTURES / "rct.json").read_text())
     created = http.post("/v1/key-findings", json=body)
     assert created.status_code == 200 and created.json()["status"] == "ok"
@@ -149,12 +149,20 @@ def test_http_pending_then_ready(http: httpx2.Client, server: ScriptedServer) ->
 
 
 def test_http_bad_requests_are_json_4xx(http: httpx2.Client) -> None:
+    as_json = {"content-type": "application/json"}
     cases = [
-        (http.post("/v1/key-findings", content=b"{nope"), 400, "not valid JSON"),
+        (http.post("/v1/key-findings", content=b"{nope", headers=as_json), 400, "not valid JSON"),
+        (http.post("/v1/key-findings", content=b"[" * 200_000, headers=as_json), 400, "JSON"),
+        (http.post("/v1/key-findings", content=b"{}"), 415, "application/json"),
+        (http.post("/v1/key-findings", data={"abstract": "x"}), 415, "application/json"),
         (http.post("/v1/key-findings", json=[1, 2]), 400, "JSON object"),
         (http.post("/v1/key-findings", json={"abstract": "too short"}), 422, "too short"),
         (http.post("/v1/key-findings", json={"title": "x"}), 422, "abstract"),
-        (http.post("/v1/key-findings", content=b" " * (MAX_BODY_BYTES + 1)), 413, "over"),
+        (
+            http.post("/v1/key-findings", content=b" " * (MAX_BODY_BYTES + 1), headers=as_json),
+            413,
+            "over",
+        ),
         (http.post("/v1/key-findings", params={"budget_s": "soon"}, json={}), 400, "budget_s"),
     ]
     for response, status, words in cases:
@@ -163,13 +171,15 @@ def test_http_bad_requests_are_json_4xx(http: httpx2.Client) -> None:
         assert words in error["message"] and "Traceback" not in response.text
 
 
-def test_http_backend_failure_is_a_clean_502(http: httpx2.Client, server: ScriptedServer) -> None:
+def test_http_backend_failure_is_a_clean_503(http: httpx2.Client, server: ScriptedServer) -> None:
     from tests.scripted_server import error
 
     server.queue(error(503), error(503), error(503))
     body = json.loads((FIXTURES / "rct.json").read_text())
     response = http.post("/v1/key-findings", json=body)
-    assert response.status_code == 502 and response.json()["error"]["type"] == (
-        "RetriesExhaustedError"
-    )
-    assert "Traceback" not in response.text
+    error = response.json()["error"]
+    assert response.status_code == 503 and error["type"] == "model_unavailable"
+    assert response.headers["retry-after"] and error["request_id"]
+    # Upstream details stay in the server log: no URL, no class name, no upstream text.
+    assert "127.0.0.1" not in response.text and "Error" not in response.text
+    assert "scripted error" not in response.text and "Traceback" not in response.text

@@ -205,17 +205,38 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from keyfindings.service.app import create_app
+    from keyfindings.service.access import ApiKeys, ClientLimits
+    from keyfindings.service.app import AccessPolicy, create_app
+    from keyfindings.service.catalogue import Catalogue
     from keyfindings.service.flight import FindingsService
+    from keyfindings.service.server import is_loopback, server_config
 
     if args.no_cache:
         raise KeyFindingsError("serve needs the cache (it is how requests share results)")
+    keys = ApiKeys.load(args.api_keys_file)
+    if not keys and not is_loopback(args.host):
+        print(
+            f"keyfindings: warning: serving on {args.host} with no API keys: anyone who can "
+            "reach it can spend model time (see --api-keys-file and SECURITY.md)",
+            file=sys.stderr,
+        )
+    catalogue = Catalogue.load(args.catalogue)
+    if args.catalogue:
+        print(
+            f"keyfindings: catalogue of {len(catalogue)} papers"
+            + (f" ({catalogue.skipped} records skipped)" if catalogue.skipped else ""),
+            file=sys.stderr,
+        )
+    service = FindingsService(
+        build_summarizer(args), max_pending=args.max_pending, catalogue=catalogue
+    )
+    access = AccessPolicy(api_keys=keys, limits=ClientLimits(per_minute=args.rate_limit))
     demo = Path(args.demo_paper) if args.demo_paper else None
-    app = create_app(FindingsService(build_summarizer(args)), demo_paper=demo)
+    app = create_app(service, demo_paper=demo, access=access)
     print(
         f"keyfindings: serving on http://{args.host}:{args.port}/ (Ctrl-C stops)", file=sys.stderr
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    uvicorn.Server(server_config(app, host=args.host, port=args.port)).run()
     return 0
 
 
@@ -380,6 +401,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--demo-paper",
         default="examples/paper.xml",
         help="paper file the demo page shows (default: examples/paper.xml)",
+    )
+    p.add_argument(
+        "--catalogue",
+        action="append",
+        default=[],
+        help="papers the server knows by id (PubMed XML, JSON, JSONL, CSV; repeat): "
+        "GET by id generates for them on a miss",
+    )
+    p.add_argument(
+        "--api-keys-file",
+        help="keys of callers allowed to POST papers, one per line [env KEYFINDINGS_API_KEYS]",
+    )
+    p.add_argument(
+        "--rate-limit",
+        type=float,
+        default=30.0,
+        help="generations per minute per client (key or address; default 30)",
+    )
+    p.add_argument(
+        "--max-pending",
+        type=int,
+        default=32,
+        help="generations queued or running at once; more get 503 (default 32)",
     )
     _add_model_options(p)
     p.set_defaults(func=cmd_serve)

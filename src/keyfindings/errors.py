@@ -8,6 +8,8 @@ Callers catch ``KeyFindingsError`` for "anything we anticipated"; anything else 
     │   └── AbstractError          empty, too short or too long an abstract
     ├── PromptError                unknown prompt name/version, bad front matter, missing variable
     ├── ConfigError                contradictory or missing settings (e.g. no model to call)
+    ├── ConflictError              a paper id already stands for another paper (never overwritten)
+    ├── BusyError                  too much generation queued; ``retry_after`` says when to retry
     ├── ModelFileError             embedded model missing, incomplete or failing its sha256
     ├── BackendError               the model could not be reached or answered with an error
     │   ├── TransientBackendError  worth retrying: timeouts, refused connections, 408/409/429/5xx
@@ -51,6 +53,18 @@ class PromptError(KeyFindingsError):
 
 class ConfigError(KeyFindingsError):
     """Settings are missing or contradict each other."""
+
+
+class ConflictError(KeyFindingsError):
+    """The paper's id is known (catalogue or served result) with different content."""
+
+
+class BusyError(KeyFindingsError):
+    """The generation queue is full; try again after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class ModelFileError(KeyFindingsError):

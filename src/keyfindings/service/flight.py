@@ -5,7 +5,11 @@ Concurrent requests for one paper share a single generation:
 - across worker processes sharing a cache directory through a file lock per key: the process
   that gets the lock generates, the others wait for it and then read the cache.
 Generation runs in a background thread, so a caller whose time budget runs out gets ``Pending``
-and the result still lands in the cache for the next request.
+and the result still lands in the cache for the next request. At most ``max_pending``
+generations wait or run at once; past that, callers get ``BusyError`` instead of a longer queue.
+
+A paper id means one paper: a paper whose id the catalogue or an earlier result already gives
+to different content is refused with ``ConflictError``, never stored over the other.
 """
 
 from __future__ import annotations
@@ -22,8 +26,10 @@ from typing import Any
 
 from filelock import FileLock
 
+from keyfindings.errors import BusyError, ConflictError
 from keyfindings.paper import Paper
 from keyfindings.schema import Result
+from keyfindings.service.catalogue import Catalogue
 from keyfindings.summarizer import Summarizer
 
 
@@ -39,11 +45,21 @@ class Pending:
 class FindingsService:
     """``get_findings`` over one Summarizer; safe to share between threads and tasks."""
 
-    def __init__(self, summarizer: Summarizer, *, workers: int = 4) -> None:
+    def __init__(
+        self,
+        summarizer: Summarizer,
+        *,
+        workers: int = 4,
+        max_pending: int = 32,
+        catalogue: Catalogue | None = None,
+    ) -> None:
         if summarizer.cache is None:
             raise ValueError("the button needs a cache: build the Summarizer with use_cache=True")
         self.summarizer = summarizer
         self.cache = summarizer.cache
+        self.catalogue = catalogue or Catalogue()
+        self.max_pending = max_pending
+        self.busy_retry_after_s = 10.0
         self._locks_dir = Path(self.cache.directory) / "locks"
         self._locks_dir.mkdir(parents=True, exist_ok=True)
         self._inflight: dict[str, Future[Result]] = {}
@@ -76,13 +92,33 @@ class FindingsService:
             done: Future[Result] = Future()
             done.set_result(hit)
             return done
+        self._check_identity(paper, key)
         with self._guard:
             future = self._inflight.get(key)
+            if self._inflight_ids.get(paper.id, key) != key:
+                raise ConflictError(f"paper id {paper.id!r} is being generated for other content")
             if future is None:
+                if len(self._inflight) >= self.max_pending:
+                    raise BusyError(
+                        f"{len(self._inflight)} generations already queued",
+                        retry_after=self.busy_retry_after_s,
+                    )
                 future = self._pool.submit(self._generate, paper, key)
                 self._inflight[key] = future
                 self._inflight_ids[paper.id] = key
         return future
+
+    def _check_identity(self, paper: Paper, key: str) -> None:
+        known = self.catalogue.get(paper.id)
+        if known is not None and self.summarizer.key_for(known) != key:
+            raise ConflictError(f"paper id {paper.id!r} is in the catalogue with other content")
+        served = self.cache.lookup(paper.id, self.summarizer.scope())
+        if served is not None and served != key:
+            raise ConflictError(f"paper id {paper.id!r} was already served for other content")
+
+    def cached(self, paper: Paper) -> Result | None:
+        """The accepted result for this paper, if stored: no queue, no rate limit."""
+        return self.cache.get(self.summarizer.key_for(paper))
 
     def get_findings(
         self, paper: Paper | Mapping[str, Any], *, budget_s: float = 30.0
