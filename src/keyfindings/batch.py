@@ -9,6 +9,7 @@ OUT already holds, so an interrupted run resumes where it stopped and no paper i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 import time
@@ -17,8 +18,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from keyfindings.errors import InputError, RetriesExhaustedError
-from keyfindings.joblog import JsonlAppender, Produced, scan_results
+from keyfindings.errors import InputError, RetriesExhaustedError, StorageError
+from keyfindings.joblog import JsonlAppender, OutputLock, Produced, scan_results
 from keyfindings.loaders import iter_papers
 from keyfindings.paper import Paper
 from keyfindings.ratelimit import PacedBackend, RateLimiter, estimate_tokens
@@ -150,8 +151,37 @@ async def run_batch(
 ) -> BatchStats:
     """Summarise every selected paper of ``inputs`` into ``out``; returns the counts.
 
-    Cancelling the task (Ctrl-C) stops the workers; everything finished is already on disk.
+    Cancelling the task (Ctrl-C) stops the workers; everything finished is already on disk. A
+    cache or output that cannot be written (disk full, corrupt) stops the run with
+    ``StorageError``; another batch writing ``out`` makes this one refuse to start.
     """
+    with OutputLock(out):
+        return await _run_locked(
+            summarizer, inputs, out, concurrency, rpm, tpm, stale_only, total, on_update
+        )
+
+
+def _write(appender: JsonlAppender, line: str) -> None:
+    try:
+        appender.write(line)
+    except OSError as exc:
+        raise StorageError(
+            f"cannot write to {appender.path}: {exc.strerror or exc}; the results written so far "
+            "are kept: make room and run the same command again to resume"
+        ) from None
+
+
+async def _run_locked(
+    summarizer: Summarizer,
+    inputs: list[Path],
+    out: Path,
+    concurrency: int,
+    rpm: float | None,
+    tpm: float | None,
+    stale_only: bool,
+    total: int | None,
+    on_update: Callable[[BatchStats], None] | None,
+) -> BatchStats:
     stats = BatchStats(total=total)
     limiter = RateLimiter(rpm=rpm, tpm=tpm, concurrency=concurrency)
     paced = copy.copy(summarizer)
@@ -174,22 +204,35 @@ async def run_batch(
         while (paper := await queue.get()) is not None:
             try:
                 result = await paced.asummarize(paper)
+            except StorageError:
+                raise  # the cache is unusable: every further paper would fail the same way
             except Exception as exc:  # one paper's failure, typed or not, must not stop the rest
                 stats.failed += 1
-                errors.write(_error_line(paper.id, exc))
+                _write(errors, _error_line(paper.id, exc))
             else:
-                results.write(result.model_dump_json())
+                _write(results, result.model_dump_json())
                 stats.written += 1
                 stats.flagged += result.status == "flagged"
                 stats.add_usage(result)
             stats.rate_limited = limiter.rate_limited
             notify(stats)
 
+    tasks = [asyncio.ensure_future(produce())]
+    tasks += [asyncio.ensure_future(work()) for _ in range(concurrency)]
     try:
-        await asyncio.gather(produce(), *(work() for _ in range(concurrency)))
+        await asyncio.gather(*tasks)
+    except StorageError as exc:
+        with contextlib.suppress(OSError, StorageError):
+            _write(errors, _error_line(None, exc))
+        raise
     finally:
-        results.close()
-        errors.close()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        with contextlib.suppress(OSError):
+            results.close()
+        with contextlib.suppress(OSError):
+            errors.close()
         notify(stats)
         await paced.aclose()
     return stats

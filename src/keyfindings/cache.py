@@ -1,5 +1,9 @@
 """Result cache: explicit string keys over ``diskcache``, values as JSON text (never pickle).
 
+The cache directory is data, not code: ``JsonOnlyDisk`` never unpickles, so a row planted in
+``cache.db`` reads as a miss. A corrupt database or a full disk raises ``StorageError`` naming
+the directory and the fix, never ``sqlite3`` tracebacks.
+
 The key is a tagged hash of canonical JSON of everything that changes the answer, so a new prompt
 version, model, parameter or schema can never be served an old result. Entries are tagged with
 their prompt version for bulk invalidation. diskcache is safe across threads and processes on one
@@ -11,13 +15,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import diskcache
 import platformdirs
 
-from keyfindings.errors import ConfigError
+from keyfindings.errors import StorageError
 from keyfindings.schema import Result
 
 KEY_PREFIX = "kf1:sha256:"
@@ -42,21 +50,76 @@ def default_cache_dir() -> Path:
     return Path(env) if env else Path(platformdirs.user_cache_dir("keyfindings"))
 
 
+class JsonOnlyDisk(diskcache.Disk):  # type: ignore[misc]
+    """A diskcache ``Disk`` that stores text, bytes and numbers, and never unpickles."""
+
+    def put(self, key: Any) -> Any:
+        if not isinstance(key, str):
+            raise TypeError("cache keys are strings")
+        return super().put(key)
+
+    def get(self, key: Any, raw: bool) -> Any:
+        return key if raw else None  # a pickled key was not written by keyfindings
+
+    def store(self, value: Any, read: bool, key: Any = diskcache.core.UNKNOWN) -> Any:
+        if not read and not isinstance(value, str | bytes | int | float):
+            raise TypeError("cache values are JSON text")
+        return super().store(value, read, key=key)
+
+    def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
+        if mode == diskcache.core.MODE_PICKLE:
+            return None  # planted: reads as a miss
+        return super().fetch(mode, filename, value, read)
+
+
+def _results_dir(directory: str | Path | None) -> Path:
+    return Path(directory) if directory else default_cache_dir() / "results"
+
+
 class ResultCache:
     """Results by key. A corrupt or foreign entry reads as a miss, never as an answer."""
 
     def __init__(self, directory: str | Path | None = None) -> None:
-        self.directory = Path(directory) if directory else default_cache_dir() / "results"
-        try:
+        self.directory = _results_dir(directory)
+        with self._storage():
             self._cache = diskcache.Cache(
-                str(self.directory), tag_index=True, eviction_policy="none", timeout=30
+                str(self.directory),
+                tag_index=True,
+                eviction_policy="none",
+                timeout=30,
+                disk=JsonOnlyDisk,
             )
+
+    @contextmanager
+    def _storage(self) -> Iterator[None]:
+        """sqlite and OS failures as one typed error that says what to do."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            text = str(exc)
+            if "not a database" in text or "malformed" in text:
+                raise StorageError(
+                    f"the cache at {self.directory} is corrupt ({text}); "
+                    "`keyfindings cache clear --force` rebuilds it empty"
+                ) from None
+            raise StorageError(f"the cache at {self.directory} failed: {text}") from None
         except OSError as exc:
-            raise ConfigError(f"cannot open cache directory {self.directory}: {exc}") from None
+            raise StorageError(
+                f"the cache at {self.directory} failed: {exc.strerror or exc}"
+            ) from None
+
+    @classmethod
+    def rebuild(cls, directory: str | Path | None = None) -> Path:
+        """Delete the cache directory whatever state it is in; the next open starts empty."""
+        path = _results_dir(directory)
+        if path.exists():
+            shutil.rmtree(path)
+        return path
 
     def get(self, key: str) -> Result | None:
         """The cached result, marked ``cached=True``, or None."""
-        return self._read(self._cache.get(key))
+        with self._storage():
+            return self._read(self._cache.get(key))
 
     @staticmethod
     def _read(text: object) -> Result | None:
@@ -77,34 +140,41 @@ class ResultCache:
         ``scope`` (the configuration without the paper) indexes the result by paper id.
         """
         stored = result.model_copy(update={"cached": False}).model_dump_json()
-        if result.status == "ok":
-            self._cache.set(key, stored, tag=result.prompt.ref)
-        else:
-            self._cache.set(_RECENT + key, stored, expire=recent_ttl_s, tag=result.prompt.ref)
-        if scope is not None:
-            self._cache.set(f"{_INDEX}{scope}:{result.paper_id}", key, tag=result.prompt.ref)
+        tag = result.prompt.ref
+        with self._storage():
+            if result.status == "ok":
+                self._cache.set(key, stored, tag=tag)
+            else:
+                self._cache.set(_RECENT + key, stored, expire=recent_ttl_s, tag=tag)
+            if scope is not None:
+                self._cache.set(f"{_INDEX}{scope}:{result.paper_id}", key, tag=tag)
 
     def put_answers(self, key: str, result: Result) -> None:
         """Keep a result with its raw answers under ``key`` (the configuration without the
         checks): flagged ones too, and with no expiry, so a new checks version can re-judge them
         instead of paying for them again."""
-        self._cache.set(_ANSWERS + key, result.model_dump_json(), tag=result.prompt.ref)
+        with self._storage():
+            self._cache.set(_ANSWERS + key, result.model_dump_json(), tag=result.prompt.ref)
 
     def get_answers(self, key: str) -> Result | None:
         """The latest result stored by ``put_answers`` for this key, if any."""
-        return self._read(self._cache.get(_ANSWERS + key))
+        with self._storage():
+            return self._read(self._cache.get(_ANSWERS + key))
 
     def get_recent(self, key: str) -> Result | None:
         """A flagged result stored in the last few minutes for this key, if any."""
-        return self._read(self._cache.get(_RECENT + key))
+        with self._storage():
+            return self._read(self._cache.get(_RECENT + key))
 
     def lookup(self, paper_id: str, scope: str) -> str | None:
         """The cache key of the latest result for this paper id under ``scope``."""
-        key = self._cache.get(f"{_INDEX}{scope}:{paper_id}")
+        with self._storage():
+            key = self._cache.get(f"{_INDEX}{scope}:{paper_id}")
         return key if isinstance(key, str) else None
 
     def __contains__(self, key: str) -> bool:
-        return key in self._cache
+        with self._storage():
+            return key in self._cache
 
     def _results_by_prompt(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -117,20 +187,23 @@ class ResultCache:
     def clear(self, prompt: str | None = None) -> int:
         """Remove every entry, or those of one prompt version (``name@vN``); returns how many
         results were removed."""
-        counts = self._results_by_prompt()
-        if prompt:
-            self._cache.evict(prompt)
-            return counts.get(prompt, 0)
-        self._cache.clear()
+        with self._storage():
+            counts = self._results_by_prompt()
+            if prompt:
+                self._cache.evict(prompt)
+                return counts.get(prompt, 0)
+            self._cache.clear()
         return sum(counts.values())
 
     def stats(self) -> dict[str, Any]:
         """Results stored, by prompt version; size on disk; directory."""
-        counts = self._results_by_prompt()
+        with self._storage():
+            counts = self._results_by_prompt()
+            size = self._cache.volume()
         return {
             "directory": str(self.directory),
             "entries": sum(counts.values()),
-            "size_bytes": self._cache.volume(),
+            "size_bytes": size,
             "by_prompt": counts,
         }
 

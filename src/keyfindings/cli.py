@@ -306,6 +306,10 @@ def cmd_prompts(args: argparse.Namespace) -> int:
 
 def cmd_cache(args: argparse.Namespace) -> int:
     """Cache statistics, or clear all entries or one prompt version's."""
+    if args.action == "clear" and args.force:
+        path = ResultCache.rebuild(_results_dir(args.cache_dir))
+        print(f"removed the cache at {path}; it starts empty")
+        return 0
     cache = ResultCache(_results_dir(args.cache_dir))
     if args.action == "clear":
         removed = cache.clear(args.prompt)
@@ -459,6 +463,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cache", help="cache statistics or clearing")
     p.add_argument("action", choices=["stats", "clear"], nargs="?", default="stats")
     p.add_argument("--prompt", help="with clear: only this prompt version (NAME@vN)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="with clear: delete the whole cache directory, even a corrupt one",
+    )
     p.add_argument("--cache-dir", help="cache directory [env KEYFINDINGS_CACHE_DIR]")
     p.set_defaults(func=cmd_cache)
 

@@ -10,6 +10,8 @@ Callers catch ``KeyFindingsError`` for "anything we anticipated"; anything else 
     ├── ConfigError                contradictory or missing settings (e.g. no model to call)
     ├── ConflictError              a paper id already stands for another paper (never overwritten)
     ├── BusyError                  too much generation queued; ``retry_after`` says when to retry
+    ├── StorageError               the cache or an output file cannot be used (corrupt, disk full,
+    │                              or another batch is writing the same output)
     ├── ModelFileError             embedded model missing, incomplete or failing its sha256
     ├── BackendError               the model could not be reached or answered with an error
     │   ├── TransientBackendError  worth retrying: timeouts, refused connections, 408/409/429/5xx
@@ -65,6 +67,10 @@ class BusyError(KeyFindingsError):
     def __init__(self, message: str, *, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class StorageError(KeyFindingsError):
+    """The cache or an output file cannot be read or written; the message says what to do."""
 
 
 class ModelFileError(KeyFindingsError):

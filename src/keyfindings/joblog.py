@@ -6,14 +6,16 @@ in flight. A line cut off by a crash is removed before appending again, so the f
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import IO, Any
 
-from keyfindings.errors import LoaderError
+from keyfindings.errors import LoaderError, StorageError
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,3 +110,45 @@ class JsonlAppender:
             os.fsync(self._handle.fileno())
             self._handle.close()
             self._handle = None
+
+
+class OutputLock:
+    """One batch at a time per output file (two would pay for and write every paper twice).
+
+    ``flock`` on ``OUT.lock``: the kernel releases it when its holder dies, so the lock of a
+    killed run is taken over with no clean-up; the file names the holder's pid for the message.
+    """
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.path = out.with_name(out.name + ".lock")
+        self._fd: int | None = None
+
+    def __enter__(self) -> OutputLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise StorageError(
+                f"{self.out} is being written by another batch (pid {holder}); wait for it to "
+                "finish or stop it, then run this command again (it resumes)"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None

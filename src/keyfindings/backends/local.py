@@ -129,10 +129,17 @@ class LocalBackend:
         return self._grammars[key][1]
 
     def complete(
-        self, messages: Messages, schema: dict[str, Any], params: GenerationParams
+        self,
+        messages: Messages,
+        schema: dict[str, Any],
+        params: GenerationParams,
+        cancelled: threading.Event | None = None,
     ) -> Completion:
-        """Generate JSON constrained by a grammar made from ``schema``."""
+        """Generate JSON constrained by a grammar made from ``schema``; a call whose
+        ``cancelled`` is set while it waits for the model never starts generating."""
         with self._lock:
+            if cancelled is not None and cancelled.is_set():
+                raise BackendError("embedded model: cancelled before it started")
             llama = self._load()
             try:
                 out = llama.create_chat_completion(
@@ -163,5 +170,15 @@ class LocalBackend:
     async def acomplete(
         self, messages: Messages, schema: dict[str, Any], params: GenerationParams
     ) -> Completion:
-        """Runs ``complete`` in a worker thread so the event loop stays responsive."""
-        return await asyncio.to_thread(self.complete, messages, schema, params)
+        """Runs ``complete`` in a worker thread so the event loop stays responsive.
+
+        Cancelling the task cannot stop its thread, so it tells the thread not to start: on
+        Ctrl-C or SIGTERM a batch stops after the generation in flight, not after every queued
+        one has run in the background.
+        """
+        cancelled = threading.Event()
+        try:
+            return await asyncio.to_thread(self.complete, messages, schema, params, cancelled)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
