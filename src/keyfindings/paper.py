@@ -24,6 +24,18 @@ MAX_ABSTRACT_CHARS = 20_000
 # Checked on the raw input, before any parsing: room for markup, small enough to refuse at once.
 MAX_RAW_FIELD_CHARS = 10 * MAX_ABSTRACT_CHARS
 _LIST_SPLIT = re.compile(r"\s*[;|]\s*")
+# Scripts written without spaces between words: Han, kana, Hangul.
+_UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
+# Characters per word in those scripts, roughly (Chinese words average under two characters).
+_CHARS_PER_WORD = 2
+
+
+def word_count(text: str) -> int:
+    """Words, counted per script: by spaces, and by characters where words have no spaces
+    (a Chinese abstract is one "word" by whitespace)."""
+    unspaced = len(_UNSPACED.findall(text))
+    spaced = len(_UNSPACED.sub(" ", text).split())
+    return spaced + -(-unspaced // _CHARS_PER_WORD)
 
 
 def _as_list(value: Any) -> list[str]:
@@ -93,7 +105,7 @@ class Paper(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> Paper:
-        words = len(self.abstract.split())
+        words = word_count(self.abstract)
         if words == 0:
             raise ValueError("the abstract is empty")
         if words < MIN_ABSTRACT_WORDS:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from keyfindings.paper import Paper
 from keyfindings.schema import SECTIONS, IssueCode, Result
 
@@ -13,9 +15,19 @@ _TITLES = {
 }
 
 
+_ACTIVE = re.compile(r"<(?=[A-Za-z/!?])|[\[\]]")
+
+
+def _plain(text: str) -> str:
+    """Text that a Markdown renderer shows as text: no tags, no links (findings quoted in
+    issue messages may hold the markup that got them flagged). "p < 0.05" stays readable."""
+    return _ACTIVE.sub(lambda m: "&lt;" if m.group(0) == "<" else "\\" + m.group(0), text)
+
+
 def to_markdown(result: Result, paper: Paper | None = None) -> str:
     """A readable summary; a flagged result says so first, with its issues."""
-    lines = [f"# {paper.title}" if paper and paper.title else f"# {result.paper_id}", ""]
+    title = paper.title if paper and paper.title else result.paper_id
+    lines = [f"# {_plain(title)}", ""]
     if result.status == "flagged":
         lines += ["> **Flagged:** these findings did not pass every check; read with care.", ""]
     findings = result.findings
@@ -30,11 +42,11 @@ def to_markdown(result: Result, paper: Paper | None = None) -> str:
                 lines.append("_Not reported in the abstract._")
             for item in items:
                 cites = ", ".join(f"S{n}" for n in item.evidence) or "no supporting sentence"
-                lines.append(f"- {item.text} _[{cites}]_")
+                lines.append(f"- {_plain(item.text)} _[{cites}]_")
             lines.append("")
     errors = [i for i in result.issues if i.severity == "error" and i.code != IssueCode.WITHHELD]
     if errors:
-        lines += ["## Issues", *[f"- {i.code}: {i.message}" for i in errors], ""]
+        lines += ["## Issues", *[f"- {i.code}: {_plain(i.message)}" for i in errors], ""]
     if result.withheld:
         # Never the withheld text itself: readers see only findings that passed.
         lines += [f"_{result.withheld} finding(s) withheld: they failed the checks._", ""]

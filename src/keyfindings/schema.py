@@ -104,6 +104,9 @@ class IssueCode(StrEnum):
     # a finding that failed and was kept from readers
     WITHHELD = "withheld"
     REASK_NEEDED = "reask_needed"
+    # input and output hygiene
+    MARKUP = "markup"
+    INSTRUCTION_IN_ABSTRACT = "instruction_in_abstract"
 
 
 class Issue(BaseModel):

@@ -96,9 +96,12 @@ _LABEL_WORDS = re.compile(
     r"IMPLICATION|CASE|SUMMARY|PROCEDURE|ANALYSIS|STUDY|DATA|SOURCES|SELECTION|EXTRACTION|"
     r"SYNTHESIS|TRIAL|REGISTRATION|EVIDENCE|PRESENTATION|RELEVANCE|IMPORTANCE|EXPOSURE"
 )
-# A candidate boundary: terminal punctuation, optional closing quote/bracket, then whitespace.
-_BOUNDARY = re.compile(r"([.!?])([\"'”’)\]]*)\s+")
-_NEXT_STARTS_SENTENCE = re.compile(r"[\"'“‘(\[]*[A-Z0-9\u00C0-\u024F\u0370-\u03FF\u0400-\u04FF]")
+# A candidate boundary: terminal punctuation (Latin, Arabic "؟" and "۔"), optional closing
+# quote/bracket, then whitespace; or a CJK full stop, which needs no space after it.
+_BOUNDARY = re.compile(
+    r"(?P<end>[.!?\u061f\u06d4])[\"'”’)\]]*\s+|(?P<cjk>[。！？])[」』”’）)]*\s*"
+)
+_OPENERS = "\"'“‘(["
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,16 +125,32 @@ def _is_abbreviation(before: str, after: str) -> bool:
     return len(original) == 1 and original.isupper()
 
 
+def _starts_sentence(text: str, pos: int) -> bool:
+    """Whether a sentence can start at ``pos``: a digit, a capital, a Greek letter ("β-blockers
+    were…") or a letter of a script without case (Arabic, CJK, Hebrew, Devanagari…)."""
+    while pos < len(text) and text[pos] in _OPENERS:
+        pos += 1
+    if pos >= len(text):
+        return False
+    char = text[pos]
+    return char.isdigit() or (
+        char.isalpha() and (not char.islower() or "\u0370" <= char <= "\u03ff")
+    )
+
+
 def _split_plain(text: str) -> list[str]:
     pieces: list[str] = []
     start = 0
     for match in _BOUNDARY.finditer(text):
         end = match.end()
-        # Only the last word and the next character matter; bounded slices keep this linear.
-        before = text[max(start, match.start() - 64) : match.start()]
-        if match.group(1) == "." and _is_abbreviation(before, text[end : end + 1]):
-            continue
-        if not _NEXT_STARTS_SENTENCE.match(text, end):
+        if match.group("cjk") is None:
+            # Only the last word and the next character matter; bounded slices keep it linear.
+            before = text[max(start, match.start() - 64) : match.start()]
+            if match.group("end") == "." and _is_abbreviation(before, text[end : end + 1]):
+                continue
+            if not _starts_sentence(text, end):
+                continue
+        elif end >= len(text):
             continue
         pieces.append(text[start:end].strip())
         start = end

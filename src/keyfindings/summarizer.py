@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from keyfindings.backends.base import Backend, Completion, Messages
 from keyfindings.cache import ResultCache, cache_key
 from keyfindings.checks import CHECKS_VERSION, check_findings, errors_only, withhold
+from keyfindings.checks.injection import input_issues
 from keyfindings.errors import ConfigError, ValidationFailedError
 from keyfindings.paper import Paper
 from keyfindings.prompts import GenerationParams, Prompt, key_variables, load_prompt
@@ -270,6 +271,9 @@ class Summarizer:
     ) -> Result:
         usage = run.usage
         usage.cost_usd = self.backend.cost(usage.prompt_tokens, usage.completion_tokens)
+        planted = input_issues(run.paper)
+        if planted:  # the abstract itself is suspect: a person should look, whatever the answer
+            status, issues = "flagged", [*issues, *planted]
         return Result(
             paper_id=run.paper.id,
             status=status,

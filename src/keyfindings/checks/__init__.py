@@ -9,11 +9,12 @@ paper and the findings and return ``Issue``s. Adding a rule means adding it to a
   groups, a subgroup's result stated for all.
 - ``placement``: the right content in the right field (sentence roles), fragments, study type.
 - ``sections``: the answer as a whole.
+- ``injection``: instructions planted in the abstract (never evidence), markup in findings.
 """
 
 from __future__ import annotations
 
-from keyfindings.checks import faithfulness, grounding, placement, sections
+from keyfindings.checks import faithfulness, grounding, injection, placement, sections
 from keyfindings.checks.alignment import align, content_words
 from keyfindings.checks.context import Claim, Problem, abstract_view
 from keyfindings.numbers import unsupported_numbers
@@ -22,12 +23,13 @@ from keyfindings.schema import SECTIONS, Finding, Issue, IssueCode, KeyFindings
 
 # Part of the cache key: bump whenever what is accepted changes (``keyfindings recheck`` then
 # re-runs the checks on stored answers instead of asking the model again).
-CHECKS_VERSION = "8"
+CHECKS_VERSION = "9"
 FINDING_RULES = (
     grounding.lengths,
     grounding.numbers,
     grounding.grounding,
     grounding.citations,
+    injection.markup,
     placement.field,
     placement.fragment,
     *faithfulness.RULES,
@@ -45,7 +47,11 @@ FAITHFULNESS = frozenset(
     }
 )
 # What makes a finding unverified: it is withheld from readers if still failing after re-asks.
-UNVERIFIED = FAITHFULNESS | {IssueCode.UNGROUNDED, IssueCode.UNSUPPORTED_NUMBER}
+UNVERIFIED = FAITHFULNESS | {
+    IssueCode.UNGROUNDED,
+    IssueCode.UNSUPPORTED_NUMBER,
+    IssueCode.MARKUP,
+}
 _QUOTE = 80
 
 __all__ = [
@@ -82,8 +88,12 @@ def check_claim(claim: Claim) -> list[Issue]:
 
 
 def fill_evidence(paper: Paper, findings: KeyFindings) -> dict[int, float]:
-    """Set each finding's ``evidence`` by alignment; return each finding's coverage (by id)."""
-    sentence_words = [content_words(s.text) for s in paper.sentences]
+    """Set each finding's ``evidence`` by alignment; return each finding's coverage (by id).
+    Sentences that read as instructions to the model are never evidence."""
+    planted = set(injection.instruction_sentences(paper))
+    sentence_words = [
+        set() if s.number in planted else content_words(s.text) for s in paper.sentences
+    ]
     coverage: dict[int, float] = {}
     for section in SECTIONS:
         for finding in findings.section(section):
