@@ -128,3 +128,22 @@ def _params() -> Any:
     from keyfindings.prompts import GenerationParams
 
     return GenerationParams()
+
+
+def test_error_files_hold_no_upstream_text_or_urls(
+    server: ScriptedServer, tmp_path: Any, cache: Any
+) -> None:
+    from keyfindings import Summarizer
+    from keyfindings.batch import errors_path, run_batch
+    from tests.synthetic import write_jsonl
+
+    server.queue(*[error(503, "internal db host 10.0.0.7 down")] * 2)
+    url = server.base_url.replace("http://", "http://admin:hunter2@")
+    backend = OpenAICompatBackend("m", base_url=url, api_key="sk-canary", timeout=5)
+    summarizer = Summarizer(backend, cache=cache, retry=RetryPolicy(attempts=2, initial_wait=0.01))
+    out = tmp_path / "out.jsonl"
+    stats = asyncio.run(run_batch(summarizer, [write_jsonl(tmp_path / "in.jsonl", [1])], out))
+    text = errors_path(out).read_text()
+    assert stats.failed == 1 and "HTTP 503" in text and "gave up after 2 attempts" in text
+    for secret in ("hunter2", "sk-canary", "10.0.0.7", "127.0.0.1"):
+        assert secret not in text

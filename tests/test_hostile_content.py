@@ -44,8 +44,7 @@ def test_ordinary_abstracts_hold_no_instructions() -> None:
         "saying goes, and diet predicted outcome in 40 adults.",
         "Do not resuscitate orders were reviewed in 120 charts of older adults admitted to "
         "hospital. Always-on monitoring was used.",
-        "Participants were asked to write a short summary of their symptoms each day for 12 "
-        "weeks.",
+        "Participants were asked to write a short summary of their symptoms each day for 12 weeks.",
     ]:
         assert instruction_sentences(Paper.from_dict({"abstract": text})) == []
 

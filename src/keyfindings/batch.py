@@ -12,13 +12,14 @@ import asyncio
 import contextlib
 import copy
 import json
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from keyfindings.errors import InputError, RetriesExhaustedError, StorageError
+from keyfindings.errors import BackendError, InputError, RetriesExhaustedError, StorageError
 from keyfindings.joblog import JsonlAppender, OutputLock, Produced, scan_results
 from keyfindings.loaders import iter_papers
 from keyfindings.paper import Paper
@@ -26,6 +27,7 @@ from keyfindings.ratelimit import PacedBackend, RateLimiter, estimate_tokens
 from keyfindings.schema import Result
 from keyfindings.summarizer import Summarizer
 
+log = logging.getLogger("keyfindings")
 # Share of max_tokens a completion uses on average, for dry-run estimates (measured on the
 # compact prompt with the embedded model: 150-300 of 400).
 TYPICAL_COMPLETION_SHARE = 0.6
@@ -78,14 +80,18 @@ def errors_path(out: Path) -> Path:
 
 
 def _error_line(paper_id: str | None, error: BaseException, where: str | None = None) -> str:
+    if isinstance(error, BackendError):  # the full text (server URL, its words) only in the log
+        log.info("%s: %s", paper_id, error)
     record: dict[str, object] = {
         "paper_id": paper_id,
         "error": type(error).__name__,
-        "message": str(error),
+        "message": error.brief() if isinstance(error, BackendError) else str(error),
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     if where:
         record["where"] = where
+    if isinstance(error, BackendError) and error.request_id:
+        record["request_id"] = error.request_id
     if isinstance(error, RetriesExhaustedError):
         record["attempts"] = error.attempts
         record["last_error"] = type(error.last).__name__

@@ -40,7 +40,12 @@ def _add_model_options(parser: argparse.ArgumentParser, *, prompt_option: bool =
     group.add_argument("--model", help="model name on that server [env KEYFINDINGS_MODEL]")
     group.add_argument("--api-key", help="API key [env OPENAI_API_KEY]; prefer the env var")
     group.add_argument("--model-path", help="a local GGUF file for the embedded backend")
-    group.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
+    group.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        help="total seconds per model request, retried up to 4 times (default 60)",
+    )
     if prompt_option:
         group.add_argument("--prompt", help="prompt NAME@vN (default: the backend's default)")
     cache = parser.add_argument_group("cache")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from keyfindings.backends.base import Backend
+from keyfindings.backends.base import DEFAULT_TIMEOUT_S, Backend
 from keyfindings.errors import ConfigError
 
 DEFAULT_REMOTE_MODEL = "gpt-4o-mini"
@@ -26,7 +26,7 @@ class ModelConfig:
     model: str | None = None
     api_key: str | None = None
     model_path: str | None = None
-    timeout: float = 120.0
+    timeout: float = DEFAULT_TIMEOUT_S
 
     def resolved(self) -> ModelConfig:
         """Fill gaps from ``OPENAI_BASE_URL``, ``OPENAI_API_KEY``, ``KEYFINDINGS_MODEL``."""

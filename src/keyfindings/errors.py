@@ -87,6 +87,21 @@ class BackendError(KeyFindingsError):
         self.status_code = status_code
         self.request_id = request_id
 
+    def brief(self) -> str:
+        """What happened, without the server's URL or its own words (they may carry
+        credentials or internals): for error files and anyone outside the operator's log."""
+        status = f" (HTTP {self.status_code})" if self.status_code else ""
+        return _BRIEF.get(type(self).__name__, "the model call failed") + status
+
+
+_BRIEF = {
+    "BackendTimeoutError": "the model server did not answer in time",
+    "BackendConnectionError": "cannot connect to the model server",
+    "RateLimitedError": "the model server is rate limiting requests",
+    "ServerError": "the model server failed",
+    "RequestRejectedError": "the model server refused the request",
+}
+
 
 class TransientBackendError(BackendError):
     """A fault that may pass: the retry policy tries again."""
@@ -128,6 +143,10 @@ class RetriesExhaustedError(BackendError):
         super().__init__(message, status_code=last.status_code, request_id=last.request_id)
         self.attempts = attempts
         self.last = last
+
+    def brief(self) -> str:
+        """The last error's brief, after how many attempts."""
+        return f"gave up after {self.attempts} attempts: {self.last.brief()}"
 
 
 class RequestRejectedError(BackendError):

@@ -98,9 +98,7 @@ _LABEL_WORDS = re.compile(
 )
 # A candidate boundary: terminal punctuation (Latin, Arabic "؟" and "۔"), optional closing
 # quote/bracket, then whitespace; or a CJK full stop, which needs no space after it.
-_BOUNDARY = re.compile(
-    r"(?P<end>[.!?\u061f\u06d4])[\"'”’)\]]*\s+|(?P<cjk>[。！？])[」』”’）)]*\s*"
-)
+_BOUNDARY = re.compile(r"(?P<end>[.!?\u061f\u06d4])[\"'”’)\]]*\s+|(?P<cjk>[。！？])[」』”’）)]*\s*")
 _OPENERS = "\"'“‘(["
 
 

@@ -8,6 +8,9 @@ from typing import Any, Protocol
 from keyfindings.prompts import GenerationParams
 
 Messages = list[dict[str, str]]
+# Total seconds per remote request (not per read: see ``deadline``). With the retry policy's 4
+# attempts, a dead server costs a paper about 4 minutes at most.
+DEFAULT_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)

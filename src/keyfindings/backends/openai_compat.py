@@ -19,7 +19,7 @@ import httpx2
 import openai
 
 from keyfindings.backends._grammar import without_sentence_caps
-from keyfindings.backends.base import Completion, Messages
+from keyfindings.backends.base import DEFAULT_TIMEOUT_S, Completion, Messages
 from keyfindings.backends.deadline import AsyncDeadlineTransport, DeadlineTransport, redact_url
 from keyfindings.errors import (
     BackendConnectionError,
@@ -98,7 +98,7 @@ class OpenAICompatBackend:
         *,
         base_url: str | None = None,
         api_key: str | None = None,
-        timeout: float = 120.0,
+        timeout: float = DEFAULT_TIMEOUT_S,
         http_client: httpx2.Client | None = None,
         async_http_client: httpx2.AsyncClient | None = None,
     ) -> None:
