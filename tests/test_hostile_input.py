@@ -134,3 +134,19 @@ def test_numbers_written_as_words_in_a_finding_are_checked() -> None:
     assert unsupported_numbers("Nine thousand seven hundred patients died.", source) == ["9700"]
     assert unsupported_numbers("Nine thousand six hundred patients died.", source) == []
     assert unsupported_numbers("One of the two groups improved.", source) == []
+
+
+def test_json_nested_too_deeply_is_a_typed_error(tmp_path: Path) -> None:
+    from keyfindings.errors import LoaderError
+    from keyfindings.schema import CitedAnswer
+    from keyfindings.summarizer import parse_answer
+
+    deep = "[" * 100_000 + "]" * 100_000
+    findings, issues = parse_answer(deep, CitedAnswer)
+    assert findings is None and "nested too deeply" in issues[0].message
+    (tmp_path / "deep.jsonl").write_text('{"abstract": ' + deep + "}\n")
+    [item] = list(iter_papers(tmp_path / "deep.jsonl"))
+    assert isinstance(item, LoaderError) and "nested too deeply" in str(item)
+    (tmp_path / "deep.json").write_text(deep)
+    with pytest.raises(LoaderError, match="nested too deeply"):
+        list(iter_papers(tmp_path / "deep.json"))

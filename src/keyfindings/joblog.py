@@ -58,7 +58,7 @@ def _lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 continue
             try:
                 record = json.loads(line)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 raise LoaderError(
                     f"{path}:{lineno}: not a JSON line; is this a keyfindings output file?"
                 ) from None

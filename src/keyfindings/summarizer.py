@@ -71,15 +71,16 @@ def parse_answer(text: str, answer_type: type[Any]) -> tuple[KeyFindings | None,
     """Raw model text → KeyFindings, or the issues that say exactly why not."""
     fenced = _FENCE.match(text)
     body = fenced.group(1) if fenced else text.strip()
+    problem: str | None = None
     try:
         data = json.loads(body)
     except json.JSONDecodeError as exc:
+        problem = f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+    except RecursionError:
+        problem = "nested too deeply"
+    if problem is not None:
         return None, [
-            Issue(
-                code=IssueCode.INVALID_JSON,
-                message=f"the answer is not valid JSON "
-                f"({exc.msg} at line {exc.lineno} column {exc.colno})",
-            )
+            Issue(code=IssueCode.INVALID_JSON, message=f"the answer is not valid JSON ({problem})")
         ]
     try:
         answer = answer_type.model_validate(data)

@@ -30,6 +30,8 @@ def iter_json(path: Path) -> Iterator[Paper | InputError]:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise LoaderError(f"{path}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise LoaderError(f"{path}: JSON nested too deeply") from None
     if isinstance(data, Mapping) and isinstance(data.get("papers"), list):
         data = data["papers"]
     records = data if isinstance(data, list) else [data]
@@ -48,6 +50,9 @@ def iter_jsonl(path: Path) -> Iterator[Paper | InputError]:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
                 yield LoaderError(f"{where}: not valid JSON ({exc.msg})")
+                continue
+            except RecursionError:
+                yield LoaderError(f"{where}: JSON nested too deeply")
                 continue
             yield _paper(record, where)
 
