@@ -169,3 +169,30 @@ def test_top_k_grammar_sampler_gives_llama_cpp_greedy_output(
     finally:
         llm.use_top_k = True
     assert ours == stock and ours.startswith("{")
+
+
+def test_sigterm_stops_an_embedded_batch_after_the_paper_in_flight(tmp_path: Path) -> None:
+    from tests.synthetic import write_jsonl
+
+    source = write_jsonl(tmp_path / "in.jsonl", range(8))
+    out = tmp_path / "out.jsonl"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    command = [sys.executable, "-m", "keyfindings.cli", "batch", str(source), "-o", str(out)]
+    proc = subprocess.Popen(
+        [*command, "--concurrency", "8", "-q"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 600
+    while not (out.exists() and out.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.terminate()
+    # One generation in flight takes well under a minute; before the fix every queued paper
+    # still ran in the background (7 more generations, minutes).
+    _, stderr = proc.communicate(timeout=100)
+    assert proc.returncode == 130, stderr
+    assert "Run the same command again to resume" in stderr and "Traceback" not in stderr
+    assert 1 <= len(out.read_text().splitlines()) < 8
