@@ -9,6 +9,7 @@ mode that worked. Every answer is validated afterwards regardless.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import math
 import re
@@ -86,6 +87,31 @@ def _response_format(mode: str, schema: dict[str, Any]) -> dict[str, Any] | None
     return None
 
 
+class _HttpClient(openai.DefaultHttpxClient):
+    """The SDK's default client over the deadline transport; closed when collected, as the
+    SDK's own is, so an unclosed backend leaks no socket."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(transport=DeadlineTransport(httpx2.HTTPTransport(), timeout))
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            if not self.is_closed:
+                self.close()
+
+
+class _AsyncHttpClient(openai.DefaultAsyncHttpxClient):
+    """Async form of ``_HttpClient``."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(transport=AsyncDeadlineTransport(httpx2.AsyncHTTPTransport(), timeout))
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            if not self.is_closed:
+                asyncio.get_running_loop().create_task(self.aclose())
+
+
 class OpenAICompatBackend:
     """Chat completions against ``base_url``; retries are left to ``RetryPolicy``."""
 
@@ -141,10 +167,7 @@ class OpenAICompatBackend:
                 base_url=self.base_url,
                 max_retries=0,
                 timeout=self._timeout,
-                http_client=self._http_client
-                or openai.DefaultHttpxClient(
-                    transport=DeadlineTransport(httpx2.HTTPTransport(), self._timeout)
-                ),
+                http_client=self._http_client or _HttpClient(self._timeout),
             )
         return self._client
 
@@ -169,10 +192,7 @@ class OpenAICompatBackend:
                 base_url=self.base_url,
                 max_retries=0,
                 timeout=self._timeout,
-                http_client=self._async_http_client
-                or openai.DefaultAsyncHttpxClient(
-                    transport=AsyncDeadlineTransport(httpx2.AsyncHTTPTransport(), self._timeout)
-                ),
+                http_client=self._async_http_client or _AsyncHttpClient(self._timeout),
             )
         return self._aclient
 
