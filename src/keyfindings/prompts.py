@@ -13,6 +13,7 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -133,9 +134,15 @@ def _fill(template: str, values: dict[str, str], path: Path) -> str:
 
 
 def prompts_dir() -> Path:
-    """``KEYFINDINGS_PROMPTS_DIR``, else the ``prompts/`` folder of this checkout."""
+    """``KEYFINDINGS_PROMPTS_DIR``, else the ``prompts/`` folder of this checkout (a source
+    tree or an editable install), else the copy a wheel carries inside the package."""
     env = os.environ.get("KEYFINDINGS_PROMPTS_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "prompts"
+    if env:
+        return Path(env)
+    checkout = Path(__file__).resolve().parents[2] / "prompts"
+    if checkout.is_dir():
+        return checkout
+    return Path(str(resources.files("keyfindings") / "_prompts"))
 
 
 def _parse(path: Path) -> Prompt:
