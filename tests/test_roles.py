@@ -136,3 +136,22 @@ def test_a_lower_case_piece_of_a_sentence_becomes_the_sentence(rct: Paper) -> No
     assert findings.methodology[0].text.startswith("We conducted a double-blind")
     assert [i.code for i in issues if i.code == "completed"] == ["completed"]
     assert errors_only(issues) == []
+
+
+def test_a_sentence_that_reports_a_finding_is_never_methods() -> None:
+    paper = Paper(
+        id="u2",
+        abstract=(
+            "Depression and somatic symptoms often occur together in community adults. "
+            "We followed 1,200 adults for 7 years and measured symptoms every 2 years. "
+            "Gender-stratified multiple regression analyses revealed that baseline depression "
+            "scores were the best predictors of later somatic symptoms in both sexes. "
+            "Of 83 patients examined by cystoscopy, 26 were found to have a tumour. "
+            "Differences were considered significant at p < 0.05 and were analysed by t tests. "
+            "Depression predicts somatic symptoms."
+        ),
+    )
+    roles = sentence_roles(paper)
+    assert roles[2].role == Role.RESULTS and roles[2].certain
+    assert roles[3].role == Role.RESULTS
+    assert roles[4].source != "cue"  # a method that mentions significance keeps its tag

@@ -67,8 +67,26 @@ _SOFT_LIMITATION = re.compile(
     r"|with caution|modest)\b",
     re.I,
 )
-# Bump when the labels' mapping or the limitation cues change (part of prompt cache keys).
-ROLES_VERSION = "1"
+# A sentence that reports what was found, in the words every field uses for it: never methods
+# or background, whatever position and vocabulary suggest ("Regression analyses revealed that
+# …", "Of 83 patients, 26 were found to have …").
+_REPORTS_FINDING = re.compile(
+    r"\b(we (found|observed|noted)|(was|were) found to|found that|revealed that"
+    r"|(showed|demonstrated|indicated) that|(was|were) (significantly|not significantly)"
+    r"|did not (differ|change|improve|reduce|increase)|no significant"
+    r"|significant(ly)? (higher|lower|greater|more|less|increase|decrease|reduction|improvement"
+    r"|difference|association|correlation))\b",
+    re.I,
+)
+# Methods sentences state how significance was judged: they may hold "significant" and a p.
+_STATES_METHOD = re.compile(
+    r"\b(considered|defined|set at|level of significance|were (used|performed|calculated|"
+    r"assessed|measured|compared|analy[sz]ed|evaluated|recorded|collected)|to (determine|assess|"
+    r"evaluate|examine|investigate|compare|test))\b",
+    re.I,
+)
+# Bump when the labels' mapping or the cues change (part of prompt cache keys).
+ROLES_VERSION = "2"
 # Model margin above which a tagged role counts as certain (measured on the held-out split).
 CONFIDENT_MARGIN = 40.0
 
@@ -124,7 +142,14 @@ def _roles(sentences: tuple[tuple[str, str | None], ...]) -> tuple[SentenceRole,
     for (text, _), label_role, guess in zip(sentences, labelled, tagged, strict=True):
         role = label_role or Role(guess.role)
         certain = label_role is not None or guess.margin >= CONFIDENT_MARGIN
-        if _LIMITATION.search(text) and role != Role.METHODS:
+        if (
+            label_role is None
+            and role == Role.METHODS
+            and _REPORTS_FINDING.search(text)
+            and not _STATES_METHOD.search(text)
+        ):
+            out.append(SentenceRole(Role.RESULTS, "cue", True))
+        elif _LIMITATION.search(text) and role != Role.METHODS:
             out.append(SentenceRole(Role.LIMITATION, "cue", True))
         elif _SOFT_LIMITATION.search(text) and role not in (Role.RESULTS, Role.METHODS):
             out.append(SentenceRole(Role.LIMITATION, "cue", False))
