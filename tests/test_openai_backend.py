@@ -207,7 +207,9 @@ def test_server_rejecting_json_schema_falls_back_and_remembers(
 
     server.handler = llama_cpp_like
     summarizer = make_summarizer()
-    assert summarizer.summarize(rct).status == "ok"
+    result = summarizer.summarize(rct)
+    assert result.status == "ok"
+    assert result.usage.attempts == 2  # every request counts, the rejected one too
     formats = [r["response_format"]["type"] for r in server.requests]
     assert formats == ["json_schema", "json_object"]
     assert "schema" in server.requests[1]["response_format"]

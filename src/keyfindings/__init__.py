@@ -108,7 +108,8 @@ def summarize(
     **kwargs: Any,
 ) -> Result:
     """One-shot summary; for many papers build one ``Summarizer`` and reuse it."""
-    return _summarizer(config, prompt, kwargs).summarize(paper)
+    with _summarizer(config, prompt, kwargs) as summarizer:
+        return summarizer.summarize(paper)
 
 
 async def asummarize(
@@ -119,4 +120,5 @@ async def asummarize(
     **kwargs: Any,
 ) -> Result:
     """Async one-shot summary."""
-    return await _summarizer(config, prompt, kwargs).asummarize(paper)
+    async with _summarizer(config, prompt, kwargs) as summarizer:
+        return await summarizer.asummarize(paper)

@@ -18,7 +18,8 @@ Callers catch ``KeyFindingsError`` for "anything we anticipated"; anything else 
     │   │   ├── BackendTimeoutError
     │   │   ├── BackendConnectionError
     │   │   ├── RateLimitedError   carries ``retry_after`` when the server said
-    │   │   └── ServerError
+    │   │   ├── ServerError
+    │   │   └── FormatRejectedError  the server refused a response_format; try the next one
     │   ├── RetriesExhaustedError  the last transient error, after every attempt was spent
     │   └── RequestRejectedError   400/401/403/404/422: retrying will not help
     └── ValidationFailedError      the answer never passed the checks (carries issues, attempts,
@@ -134,6 +135,12 @@ class RateLimitedError(TransientBackendError):
 
 class ServerError(TransientBackendError):
     """HTTP 408/409/5xx."""
+
+
+class FormatRejectedError(TransientBackendError):
+    """The server refused this ``response_format``; the next request uses the next one."""
+
+    retry_after = 0.0
 
 
 class RetriesExhaustedError(BackendError):

@@ -135,6 +135,7 @@ class Summarizer:
         except ValidationError as exc:
             raise ConfigError(f"bad generation parameters: {exc}") from None
         self.cache = (cache or ResultCache()) if use_cache else None
+        self._owns_cache = use_cache and cache is None
         self.refresh = refresh
         self.max_reasks = max_reasks
         self.retry = retry or RetryPolicy()
@@ -410,12 +411,27 @@ class Summarizer:
         return None if run is None else await self._adrive(self.key_for(paper), run)
 
     def close(self) -> None:
-        """Release the backend's connections."""
+        """Release the backend's connections, and the cache if this summarizer opened it."""
         self.backend.close()
+        if self._owns_cache and self.cache is not None:
+            self.cache.close()
 
     async def aclose(self) -> None:
-        """Release the backend's async connections, in the loop that used them."""
+        """Release the backend's async connections, in the loop that used them, then the rest."""
         await self.backend.aclose()
+        self.close()
+
+    def __enter__(self) -> Summarizer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Summarizer:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
 
 def _latency(run: _Run) -> float:

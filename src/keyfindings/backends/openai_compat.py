@@ -26,6 +26,7 @@ from keyfindings.errors import (
     BackendConnectionError,
     BackendError,
     BackendTimeoutError,
+    FormatRejectedError,
     RateLimitedError,
     RequestRejectedError,
     ServerError,
@@ -228,6 +229,8 @@ class OpenAICompatBackend:
         if isinstance(exc, openai.APIStatusError):
             status = exc.status_code
             text = f"{url}: HTTP {status}: {message}"
+            if request_id:
+                text += f" (request id {request_id})"
             if status == 429:
                 return RateLimitedError(
                     text, retry_after=_retry_after(exc.response), request_id=request_id
@@ -269,48 +272,52 @@ class OpenAICompatBackend:
             request_id=getattr(response, "_request_id", None),
         )
 
-    def _next_mode(self, mode: str, exc: openai.OpenAIError) -> str:
-        """The mode to try after ``exc``; raises our error if it was not a format rejection."""
+    def _rejected(self, mode: str, exc: openai.OpenAIError) -> BackendError:
+        """Our error for ``exc``; a rejection of ``mode``'s response_format moves this server
+        down the ladder and is retried like any transient fault, so each request is counted
+        and paced."""
         error = self._error(exc)
         fallback = self._fall_back(mode, error)
         if fallback is None:
-            raise error from None
-        return fallback
+            return error
+        self._modes[f"{self.base_url}|{self.model}"] = fallback
+        return FormatRejectedError(
+            f"{self.shown_url}: the server rejected response_format {mode}; next: {fallback}",
+            status_code=error.status_code,
+        )
 
     def complete(
         self, messages: Messages, schema: dict[str, Any], params: GenerationParams
     ) -> Completion:
-        """One request, walking down the response_format ladder if the server rejects a mode."""
+        """One request in the response_format mode this server is known to accept."""
         mode = self.mode
+        body = self._body(mode, schema, params)
         create: Any = self.client.chat.completions.create
-        while True:
-            body = self._body(mode, schema, params)
-            try:
-                return self._finish(mode, create(messages=messages, **body))
-            except openai.OpenAIError as exc:
-                mode = self._next_mode(mode, exc)
-            except _MALFORMED as exc:
-                raise self._error(exc) from None
+        try:
+            return self._finish(mode, create(messages=messages, **body))
+        except openai.OpenAIError as exc:
+            raise self._rejected(mode, exc) from None
+        except _MALFORMED as exc:
+            raise self._error(exc) from None
 
     async def acomplete(
         self, messages: Messages, schema: dict[str, Any], params: GenerationParams
     ) -> Completion:
         """Async form of ``complete``; the deadline also covers a server slow to send headers."""
         mode = self.mode
+        body = self._body(mode, schema, params)
         create: Any = self.aclient.chat.completions.create
-        while True:
-            body = self._body(mode, schema, params)
-            try:
-                response = await asyncio.wait_for(
-                    create(messages=messages, **body), self._timeout + 1.0
-                )
-                return self._finish(mode, response)
-            except TimeoutError:
-                raise self._error(openai.APITimeoutError(httpx2.Request("POST", ""))) from None
-            except openai.OpenAIError as exc:
-                mode = self._next_mode(mode, exc)
-            except _MALFORMED as exc:
-                raise self._error(exc) from None
+        try:
+            response = await asyncio.wait_for(
+                create(messages=messages, **body), self._timeout + 1.0
+            )
+            return self._finish(mode, response)
+        except TimeoutError:
+            raise self._error(openai.APITimeoutError(httpx2.Request("POST", ""))) from None
+        except openai.OpenAIError as exc:
+            raise self._rejected(mode, exc) from None
+        except _MALFORMED as exc:
+            raise self._error(exc) from None
 
     def _finish(self, mode: str, response: Any) -> Completion:
         completion = self._completion(response)

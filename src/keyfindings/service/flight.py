@@ -26,7 +26,7 @@ from typing import Any
 
 from filelock import FileLock
 
-from keyfindings.errors import BusyError, ConflictError
+from keyfindings.errors import BusyError, ConfigError, ConflictError
 from keyfindings.paper import Paper
 from keyfindings.schema import Result
 from keyfindings.service.catalogue import Catalogue
@@ -54,7 +54,7 @@ class FindingsService:
         catalogue: Catalogue | None = None,
     ) -> None:
         if summarizer.cache is None:
-            raise ValueError("the button needs a cache: build the Summarizer with use_cache=True")
+            raise ConfigError("the button needs a cache: build the Summarizer with use_cache=True")
         self.summarizer = summarizer
         self.cache = summarizer.cache
         self.catalogue = catalogue or Catalogue()
