@@ -72,6 +72,7 @@ class ScriptedServer:
         self.headers: list[dict[str, str]] = []
         self.script: list[Reply] = []
         self.handler: Callable[[dict[str, Any]], Reply] | None = None
+        self.models: list[str] = []  # what GET /v1/models lists
         self._lock = threading.Lock()
         server = self
 
@@ -85,6 +86,15 @@ class ScriptedServer:
                 # The client may go away mid-request (a killed process, a timeout).
                 with contextlib.suppress(ConnectionError):
                     super().handle()
+
+            def do_GET(self) -> None:
+                data = [{"id": m, "object": "model"} for m in server.models]
+                payload = json.dumps({"object": "list", "data": data}).encode()
+                self.send_response(200 if self.path.endswith("/models") else 404)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))

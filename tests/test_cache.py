@@ -91,8 +91,9 @@ def test_clear_by_prompt_and_stats(
     s.summarize(rct)
     s.summarize(review)
     assert cache.stats()["by_prompt"] == {"key_findings@v1": 2}
-    assert cache.clear("key_findings_compact@v1") == 0
-    assert cache.clear("key_findings@v1") == 2
+    assert cache.stats()["flagged"] == 0 and cache.stats()["stored_answers"] == 2
+    assert cache.clear("key_findings_compact@v1") == {"results": 0, "flagged": 0, "answers": 0}
+    assert cache.clear("key_findings@v1") == {"results": 2, "flagged": 0, "answers": 2}
     assert cache.stats()["entries"] == 0
 
 

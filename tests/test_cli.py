@@ -85,12 +85,13 @@ def test_summarize_markdown(server: ScriptedServer) -> None:
 
 
 def test_bad_input_is_one_line_not_a_traceback(tmp_path: Path) -> None:
-    missing = run("summarize", str(tmp_path / "nope.xml"), "--base-url", "http://127.0.0.1:9/v1")
+    dead = ["--base-url", "http://127.0.0.1:9/v1", "--model", "m"]
+    missing = run("summarize", str(tmp_path / "nope.xml"), *dead)
     assert missing.returncode == 1
     assert missing.stderr.strip().count("\n") == 0 and "no such file" in missing.stderr
     bad = tmp_path / "bad.json"
     bad.write_text("{oops")
-    out = run("summarize", str(bad), "--base-url", "http://127.0.0.1:9/v1")
+    out = run("summarize", str(bad), *dead)
     assert out.returncode == 1 and "not valid JSON" in out.stderr and "Traceback" not in out.stderr
 
 
@@ -100,6 +101,8 @@ def test_unreachable_server_is_one_line(tmp_path: Path) -> None:
         str(FIXTURES / "rct.json"),
         "--base-url",
         "http://127.0.0.1:9/v1",
+        "--model",
+        "m",
         "--timeout",
         "2",
     )
@@ -126,7 +129,7 @@ def test_cache_stats_and_clear(server: ScriptedServer, tmp_path: Path) -> None:
     stats = json.loads(run("cache", "stats", *args).stdout)
     assert stats["entries"] == 1 and stats["by_prompt"] == {"key_findings@v1": 1}
     cleared = run("cache", "clear", "--prompt", "key_findings@v1", *args)
-    assert "removed 1 entries" in cleared.stdout
+    assert "removed 1 results, 0 flagged results and 1 stored answers of" in cleared.stdout
 
 
 def test_models_lists_the_embedded_default() -> None:
@@ -146,6 +149,8 @@ def test_batch_dry_run_from_the_command_line(server: ScriptedServer, tmp_path: P
         *remote(server),
         "--model",
         "gpt-4o-mini",
+        "--format",
+        "json",
     )
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)

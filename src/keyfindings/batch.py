@@ -260,6 +260,24 @@ class DryRun:
     cost_usd_typical: float | None = None
     cost_usd_max: float | None = None
 
+    def text(self) -> str:
+        """For people: what would run, and what it would cost."""
+        cost = (
+            f"about ${self.cost_usd_typical:.2f}, at most ${self.cost_usd_max:.2f}"
+            if self.cost_usd_typical is not None and self.cost_usd_max is not None
+            else "unknown for this model (no price on record)"
+        )
+        return "\n".join(
+            [
+                f"papers:   {self.papers} ({self.to_generate} to generate, {self.cache_hits} "
+                f"cached, {self.skipped} already in the output)",
+                f"skipped:  {self.duplicates} duplicate ids, {self.invalid} invalid records",
+                f"tokens:   ~{self.prompt_tokens:,} prompt, ~{self.completion_tokens_typical:,} "
+                f"completion (at most {self.completion_tokens_max:,})",
+                f"cost:     {cost}",
+            ]
+        )
+
 
 def dry_run(
     summarizer: Summarizer, inputs: list[Path], out: Path, *, stale_only: bool = False

@@ -176,35 +176,45 @@ class ResultCache:
         with self._storage():
             return key in self._cache
 
-    def _results_by_prompt(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
+    def _counts(self, prompt: str | None = None) -> dict[str, dict[str, int]]:
+        """Entries by kind (accepted results, flagged results still kept, stored answers), each
+        by prompt version; expired entries are not counted."""
+        kinds = {"results": KEY_PREFIX, "flagged": _RECENT + KEY_PREFIX, "answers": _ANSWERS}
+        counts: dict[str, dict[str, int]] = {kind: {} for kind in kinds}
         for key in self._cache.iterkeys():
-            if isinstance(key, str) and key.startswith(KEY_PREFIX):
-                _, tag = self._cache.get(key, tag=True)
-                counts[str(tag)] = counts.get(str(tag), 0) + 1
+            kind = next((k for k, p in kinds.items() if str(key).startswith(p)), None)
+            if kind is None:
+                continue
+            value, tag = self._cache.get(key, tag=True)
+            if value is None or (prompt and tag != prompt):
+                continue
+            counts[kind][str(tag)] = counts[kind].get(str(tag), 0) + 1
         return counts
 
-    def clear(self, prompt: str | None = None) -> int:
+    def clear(self, prompt: str | None = None) -> dict[str, int]:
         """Remove every entry, or those of one prompt version (``name@vN``); returns how many
-        results were removed."""
+        of each kind were removed (results, flagged, answers)."""
         with self._storage():
-            counts = self._results_by_prompt()
+            counts = self._counts(prompt)
             if prompt:
                 self._cache.evict(prompt)
-                return counts.get(prompt, 0)
-            self._cache.clear()
-        return sum(counts.values())
+            else:
+                self._cache.clear()
+        return {kind: sum(by_prompt.values()) for kind, by_prompt in counts.items()}
 
     def stats(self) -> dict[str, Any]:
-        """Results stored, by prompt version; size on disk; directory."""
+        """Results stored (accepted and flagged), by prompt version; size on disk; directory."""
         with self._storage():
-            counts = self._results_by_prompt()
+            counts = self._counts()
             size = self._cache.volume()
         return {
             "directory": str(self.directory),
-            "entries": sum(counts.values()),
+            "entries": sum(counts["results"].values()),
+            "flagged": sum(counts["flagged"].values()),
+            "stored_answers": sum(counts["answers"].values()),
             "size_bytes": size,
-            "by_prompt": counts,
+            "by_prompt": counts["results"],
+            "flagged_by_prompt": counts["flagged"],
         }
 
     def close(self) -> None:

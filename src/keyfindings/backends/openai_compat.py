@@ -88,6 +88,19 @@ def _response_format(mode: str, schema: dict[str, Any]) -> dict[str, Any] | None
     return None
 
 
+def served_models(base_url: str, api_key: str | None, timeout: float = 5.0) -> list[str]:
+    """The model names a server lists at ``/models`` (none if it cannot say)."""
+    client = openai.OpenAI(
+        base_url=base_url, api_key=api_key or "no-key-required", timeout=timeout, max_retries=0
+    )
+    try:
+        return [model.id for model in client.models.list()]
+    except (openai.OpenAIError, *_MALFORMED):
+        return []
+    finally:
+        client.close()
+
+
 class _HttpClient(openai.DefaultHttpxClient):
     """The SDK's default client over the deadline transport; closed when collected, as the
     SDK's own is, so an unclosed backend leaks no socket."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -41,6 +44,9 @@ def iter_papers(path: str | Path) -> Iterator[Paper | InputError]:
     A file that cannot be read at all raises ``LoaderError``; a bad record is yielded as its error
     so that one broken line does not cost the rest of a batch.
     """
+    if str(path) == "-":
+        yield from _stdin()
+        return
     for file in _files(Path(path)):
         reader = SUFFIXES.get(file.suffix.lower())
         if reader is None:
@@ -49,6 +55,28 @@ def iter_papers(path: str | Path) -> Iterator[Paper | InputError]:
             yield from reader(file)
         except OSError as exc:
             raise LoaderError(f"{file}: cannot read ({exc.strerror or exc})") from None
+
+
+def _stdin() -> Iterator[Paper | InputError]:
+    """Papers piped in: XML if it starts with "<", a JSON document if it parses as one, else
+    JSON lines. Spooled to a temporary file so the ordinary readers apply."""
+    data = sys.stdin.buffer.read()
+    head = data.lstrip()[:1]
+    if head == b"<":
+        suffix = ".xml"
+    else:
+        try:
+            json.loads(data)
+            suffix = ".json"
+        except (ValueError, RecursionError):
+            suffix = ".jsonl"
+    with tempfile.TemporaryDirectory(prefix="keyfindings-stdin-") as folder:
+        file = Path(folder) / f"stdin{suffix}"
+        file.write_bytes(data)
+        for item in SUFFIXES[suffix](file):
+            if isinstance(item, InputError):
+                item = type(item)(str(item).replace(str(file), "<stdin>"))
+            yield item
 
 
 def load_papers(path: str | Path) -> list[Paper]:
