@@ -19,7 +19,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from keyfindings.errors import BackendError, InputError, RetriesExhaustedError, StorageError
+from keyfindings.errors import (
+    BackendConnectionError,
+    BackendError,
+    InputError,
+    RetriesExhaustedError,
+    StorageError,
+)
 from keyfindings.joblog import JsonlAppender, OutputLock, Produced, scan_results
 from keyfindings.loaders import iter_papers
 from keyfindings.paper import Paper
@@ -28,6 +34,9 @@ from keyfindings.schema import Result
 from keyfindings.summarizer import Summarizer
 
 log = logging.getLogger("keyfindings")
+# A run whose first papers all fail to connect stops instead of retrying a whole catalogue
+# against a wrong URL.
+STOP_AFTER_UNREACHABLE = 5
 # Share of max_tokens a completion uses on average, for dry-run estimates (measured on the
 # compact prompt with the embedded model: 150-300 of 400).
 TYPICAL_COMPLETION_SHARE = 0.6
@@ -167,6 +176,12 @@ async def run_batch(
         )
 
 
+def _cannot_connect(error: BaseException) -> bool:
+    if isinstance(error, RetriesExhaustedError):
+        error = error.last
+    return isinstance(error, BackendConnectionError)
+
+
 def _write(appender: JsonlAppender, line: str) -> None:
     try:
         appender.write(line)
@@ -206,7 +221,10 @@ async def _run_locked(
         for _ in range(concurrency):
             await queue.put(None)
 
+    unreachable = 0
+
     async def work() -> None:
+        nonlocal unreachable
         while (paper := await queue.get()) is not None:
             try:
                 result = await paced.asummarize(paper)
@@ -215,6 +233,13 @@ async def _run_locked(
             except Exception as exc:  # one paper's failure, typed or not, must not stop the rest
                 stats.failed += 1
                 _write(errors, _error_line(paper.id, exc))
+                if _cannot_connect(exc) and stats.written == 0:
+                    unreachable += 1
+                    if unreachable >= STOP_AFTER_UNREACHABLE:
+                        raise BackendConnectionError(
+                            f"stopped: the first {unreachable} papers could not reach the model "
+                            "server; check --base-url and that the server is running"
+                        ) from None
             else:
                 _write(results, result.model_dump_json())
                 stats.written += 1
@@ -227,7 +252,7 @@ async def _run_locked(
     tasks += [asyncio.ensure_future(work()) for _ in range(concurrency)]
     try:
         await asyncio.gather(*tasks)
-    except StorageError as exc:
+    except (StorageError, BackendConnectionError) as exc:
         with contextlib.suppress(OSError, StorageError):
             _write(errors, _error_line(None, exc))
         raise

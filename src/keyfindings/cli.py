@@ -282,8 +282,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from keyfindings.evals.report import markdown, write_run
-    from keyfindings.evals.runner import run_suite
-    from keyfindings.evals.suite import CaseSource, ModelSpec, Suite, load_suite
+    from keyfindings.evals.runner import METRICS, run_suite
+    from keyfindings.evals.suite import CaseSource, ModelSpec, Suite, load_suite, parse_gate
 
     if args.suite:
         suite = load_suite(Path(args.suite))
@@ -298,14 +298,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
             prompts=args.prompt_versions,
             models=[spec],
             cases=[CaseSource(path=c, limit=args.limit) for c in args.cases],
-            gates=dict(g.split("=", 1) for g in args.gate),
         )
-        suite.check_gates()
         base = Path.cwd()
+    suite.gates.update(parse_gate(g) for g in args.gate)
+    suite.check_gates(METRICS)  # before anything is generated
     if args.limit:
-        for source in suite.sources():
-            source.limit = min(source.limit or args.limit, args.limit)
-        suite.cases = list(suite.sources())
+        suite.cases = [
+            s.model_copy(update={"limit": min(s.limit or args.limit, args.limit)})
+            for s in suite.sources()
+        ]
 
     def progress(outcome: Any) -> None:
         if not args.quiet:

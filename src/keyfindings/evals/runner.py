@@ -7,6 +7,7 @@ exactly what the button and batch runs would serve.
 from __future__ import annotations
 
 import asyncio
+import logging
 import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -15,11 +16,14 @@ from typing import Any
 from keyfindings.cache import ResultCache
 from keyfindings.checks import errors_only, fill_evidence
 from keyfindings.config import make_backend
+from keyfindings.errors import ConfigError
 from keyfindings.evals.metrics import ROLE_TARGETS, CaseScore, score_case
-from keyfindings.evals.suite import Case, Suite, gate_passes, load_cases
+from keyfindings.evals.suite import Case, CaseSource, Suite, gate_passes, load_cases
 from keyfindings.paper import Paper
 from keyfindings.schema import Finding, KeyFindings, PromptRef, Result, StudyType, Usage
 from keyfindings.summarizer import Summarizer
+
+log = logging.getLogger("keyfindings")
 
 BASELINE = "baseline (lead sentences)"
 
@@ -197,11 +201,30 @@ class EvalRun:
         return failures
 
 
+def _present(sources: list[CaseSource], base: Path) -> list[CaseSource]:
+    """The sources to read: a missing case file outside this checkout (shared data another
+    machine may not have) is skipped with a note; a missing one inside it is an error."""
+    kept = []
+    for source in sources:
+        path = Path(source.path)
+        outside = path.is_absolute() or ".." in path.parts
+        if outside and not path.exists() and not (base / path).exists():
+            log.warning("eval: skipped %s: not on this machine", source.path)
+            continue
+        kept.append(source)
+    if not kept:
+        raise ConfigError("eval: none of the suite's case files is on this machine")
+    return kept
+
+
 def run_suite(
     suite: Suite, *, base: Path, cache: ResultCache | None = None, on_case: Any = None
 ) -> EvalRun:
     """Run every cell; ``on_case(outcome)`` is called as each case finishes."""
-    cases = [case for source in suite.sources() for case in load_cases(source, base)]
+    suite.check_gates(METRICS)
+    cases = [
+        case for source in _present(suite.sources(), base) for case in load_cases(source, base)
+    ]
     report = on_case or (lambda outcome: None)
     cells: list[Cell] = []
     if suite.baseline:
@@ -240,3 +263,7 @@ def outcome_record(cell: Cell, outcome: Outcome) -> dict[str, Any]:
         "result": outcome.result.model_dump(mode="json") if outcome.result else None,
         "errors": [i.message for i in errors_only(outcome.result.issues)] if outcome.result else [],
     }
+
+
+# Every metric a cell reports (what gates may name).
+METRICS = frozenset(aggregate([]))

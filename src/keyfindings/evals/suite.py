@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -85,11 +85,27 @@ class Suite(BaseModel):
         """Case sources with plain strings expanded."""
         return [CaseSource(path=c) if isinstance(c, str) else c for c in self.cases]
 
-    def check_gates(self) -> None:
-        """Fail early on a gate that cannot be parsed."""
+    def check_gates(self, metrics: Collection[str] = ()) -> None:
+        """Fail before anything runs on a gate that cannot be parsed or names no metric (one
+        of ``metrics``, when given)."""
         for metric, rule in self.gates.items():
             if not _GATE.match(rule):
                 raise ConfigError(f"gate {metric}: {rule!r} is not like '>= 0.9'")
+            if metrics and metric not in metrics:
+                raise ConfigError(
+                    f"gate {metric}: no such metric (known: {', '.join(sorted(metrics))})"
+                )
+
+
+_GATE_FLAG = re.compile(r"\A\s*(\w+)\s*=?\s*((?:>=|<=|==|>|<)\s*-?\d+(?:\.\d+)?)\s*\Z")
+
+
+def parse_gate(text: str) -> tuple[str, str]:
+    """``"ok_rate>=0.9"`` (or ``"ok_rate=>= 0.9"``) → ``("ok_rate", ">=0.9")``."""
+    match = _GATE_FLAG.match(text)
+    if match is None:
+        raise ConfigError(f"gate {text!r} is not like 'ok_rate>=0.9'")
+    return match.group(1), match.group(2)
 
 
 def gate_passes(value: float | None, rule: str) -> bool:
