@@ -6,6 +6,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -92,26 +93,35 @@ def test_budget_runs_out_then_result_lands(
 
 
 def test_two_processes_share_one_model_call(server: ScriptedServer, cache: ResultCache) -> None:
-    slow_answers(server, 1.0)
+    release = threading.Event()
+
+    def held_answer(body: dict[str, Any]) -> Any:
+        release.wait(timeout=60)  # no answer until both processes are waiting for one
+        return chat(rct_answer())
+
+    server.handler = held_answer
     code = f"""
-import sys, time
 from keyfindings import Paper, ResultCache, Summarizer
 from keyfindings.backends.openai_compat import OpenAICompatBackend
 from keyfindings.service import FindingsService
 paper = Paper.model_validate_json(open({str(FIXTURES / "rct.json")!r}).read())
-backend = OpenAICompatBackend("test-model", base_url={server.base_url!r}, timeout=10)
+backend = OpenAICompatBackend("test-model", base_url={server.base_url!r}, timeout=30)
 service = FindingsService(Summarizer(backend, cache=ResultCache({str(cache.directory)!r})))
-time.sleep(max(0.0, float(sys.argv[1]) - time.time()))
-result = service.get_findings(paper, budget_s=20)
-print(result.status, result.cached)
+print("waiting", flush=True)
+result = service.get_findings(paper, budget_s=50)
+print(result.status, result.cached, flush=True)
 """
-    start_at = str(time.time() + 2.0)
     procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", code, start_at], cwd=ROOT, stdout=subprocess.PIPE, text=True
-        )
+        subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
         for _ in range(2)
     ]
+    for proc in procs:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "waiting"
+    deadline = time.monotonic() + 30
+    while server.calls < 1:  # one of them has asked; the other waits on its lock
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    release.set()
     outputs = sorted(p.communicate(timeout=60)[0].split() for p in procs)
     assert server.calls == 1
     assert outputs == [["ok", "False"], ["ok", "True"]]
@@ -144,8 +154,11 @@ def test_http_pending_then_ready(http: httpx2.Client, server: ScriptedServer) ->
     assert pending.status_code == 202 and pending.json()["status"] == "pending"
     assert pending.headers["retry-after"]
     assert http.get("/v1/papers/pmid-90000001/key-findings").status_code == 202
-    time.sleep(1.5)
-    assert http.get("/v1/papers/pmid-90000001/key-findings").status_code == 200
+    deadline = time.monotonic() + 30
+    while (status := http.get("/v1/papers/pmid-90000001/key-findings").status_code) == 202:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert status == 200
 
 
 def test_http_bad_requests_are_json_4xx(http: httpx2.Client) -> None:

@@ -5,7 +5,9 @@ Every attempt goes through here, so every attempt is counted and logged once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -38,6 +40,9 @@ class RetryPolicy:
     initial_wait: float = 0.5
     max_wait: float = 20.0
     max_retry_after: float = 60.0
+    # How waiting is done; tests pass recorders to see the waits without spending them.
+    sleep: Callable[[float], None] = time.sleep
+    asleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     def _wait(self, state: RetryCallState) -> float:
         backoff = wait_exponential_jitter(
@@ -69,7 +74,7 @@ class RetryPolicy:
     def call(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` until it succeeds, a non-transient error escapes, or attempts run out."""
         try:
-            for attempt in Retrying(**self._kwargs()):  # type: ignore[arg-type]
+            for attempt in Retrying(sleep=self.sleep, **self._kwargs()):  # type: ignore[arg-type]
                 with attempt:
                     return fn()
         except RetryError as exc:
@@ -79,7 +84,8 @@ class RetryPolicy:
     async def acall(self, fn: Callable[[], Awaitable[T]]) -> T:
         """Async form of ``call``."""
         try:
-            async for attempt in AsyncRetrying(**self._kwargs()):  # type: ignore[arg-type]
+            retrying = AsyncRetrying(sleep=self.asleep, **self._kwargs())  # type: ignore[arg-type]
+            async for attempt in retrying:
                 with attempt:
                     return await fn()
         except RetryError as exc:
