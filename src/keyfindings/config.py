@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Literal
 
 from keyfindings.backends.base import DEFAULT_TIMEOUT_S, Backend
 from keyfindings.errors import ConfigError
 
+BackendName = Literal["auto", "openai", "local"]
 DEFAULT_REMOTE_MODEL = "gpt-4o-mini"
 # Capable models cite their evidence; the small embedded model writes plain sentences instead.
 DEFAULT_PROMPTS = {"openai": "key_findings@v1", "local": "key_findings_compact@v2"}
@@ -21,7 +23,7 @@ DEFAULT_PROMPTS = {"openai": "key_findings@v1", "local": "key_findings_compact@v
 class ModelConfig:
     """Where answers come from. ``backend`` is "auto", "openai" or "local"."""
 
-    backend: str = "auto"
+    backend: BackendName = "auto"
     base_url: str | None = None
     model: str | None = None
     api_key: str | None = None

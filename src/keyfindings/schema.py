@@ -235,7 +235,10 @@ def coerce_study_type(value: object) -> object:
     return value
 
 
-class _Answer(BaseModel):
+class AnswerFormat(BaseModel):
+    """What a prompt asks the model to write (its ``answer_format``); each converts itself to
+    ``KeyFindings``, which keyfindings then grounds and checks."""
+
     model_config = ConfigDict(extra="forbid")
 
     @field_validator("study_type", mode="before", check_fields=False)
@@ -257,7 +260,7 @@ class CitedFinding(BaseModel):
     evidence: list[int]
 
 
-class CitedAnswer(_Answer):
+class CitedAnswer(AnswerFormat):
     """For capable models: a list of short findings per section, each citing sentences."""
 
     study_type: StudyType
@@ -279,7 +282,7 @@ class CitedAnswer(_Answer):
         return KeyFindings(study_type=self.study_type, **sections)
 
 
-class TextAnswer(_Answer):
+class TextAnswer(AnswerFormat):
     """For small models, which cite badly: 1-3 plain sentences per section ("" if none)."""
 
     study_type: StudyType
@@ -325,7 +328,7 @@ def strict_json_schema(model: type[BaseModel]) -> dict[str, Any]:
     return inlined
 
 
-ANSWER_FORMATS: dict[str, type[_Answer]] = {
+ANSWER_FORMATS: dict[str, type[AnswerFormat]] = {
     "cited_findings": CitedAnswer,
     "text_sections": TextAnswer,
 }

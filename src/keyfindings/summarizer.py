@@ -28,6 +28,7 @@ from keyfindings.retry import RetryPolicy
 from keyfindings.schema import (
     ANSWER_FORMATS,
     SCHEMA_VERSION,
+    AnswerFormat,
     Issue,
     IssueCode,
     KeyFindings,
@@ -67,7 +68,9 @@ class _Run:
         self.mark = now
 
 
-def parse_answer(text: str, answer_type: type[Any]) -> tuple[KeyFindings | None, list[Issue]]:
+def parse_answer(
+    text: str, answer_type: type[AnswerFormat]
+) -> tuple[KeyFindings | None, list[Issue]]:
     """Raw model text → KeyFindings, or the issues that say exactly why not."""
     fenced = _FENCE.match(text)
     body = fenced.group(1) if fenced else text.strip()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import statistics
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,7 +148,10 @@ def aggregate(outcomes: list[Outcome]) -> dict[str, float | None]:
 
 
 async def _run_cell(
-    summarizer: Summarizer, cases: list[Case], concurrency: int, on_case: Any
+    summarizer: Summarizer,
+    cases: list[Case],
+    concurrency: int,
+    on_case: Callable[[Outcome], None],
 ) -> list[Outcome]:
     gate = asyncio.Semaphore(concurrency)
 
@@ -218,7 +222,11 @@ def _present(sources: list[CaseSource], base: Path) -> list[CaseSource]:
 
 
 def run_suite(
-    suite: Suite, *, base: Path, cache: ResultCache | None = None, on_case: Any = None
+    suite: Suite,
+    *,
+    base: Path,
+    cache: ResultCache | None = None,
+    on_case: Callable[[Outcome], None] | None = None,
 ) -> EvalRun:
     """Run every cell; ``on_case(outcome)`` is called as each case finishes."""
     suite.check_gates(METRICS)

@@ -24,7 +24,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from keyfindings.config import ModelConfig
+from keyfindings.config import BackendName, ModelConfig
 from keyfindings.errors import ConfigError, LoaderError
 from keyfindings.evals.splits import split_of
 from keyfindings.paper import Paper
@@ -45,7 +45,7 @@ class ModelSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     label: str
-    backend: str = "auto"
+    backend: BackendName = "auto"
     base_url: str | None = None
     model: str | None = None
     model_path: str | None = None
