@@ -278,3 +278,34 @@ def test_flagged_result_keeps_the_best_attempt(
     assert result.status == "flagged" and result.findings is not None
     assert [i.code for i in result.issues if i.code == "withheld"] == ["withheld"]
     assert result.findings.methodology and not result.findings.results
+
+
+def test_summarizer_closes_what_it_opened(
+    server: ScriptedServer, rct: Paper, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from keyfindings import Summarizer
+    from keyfindings.backends.openai_compat import OpenAICompatBackend
+
+    monkeypatch.setenv("KEYFINDINGS_CACHE_DIR", str(tmp_path))
+    backend = OpenAICompatBackend("m", base_url=server.base_url, timeout=5)
+    server.queue(chat(rct_answer()))
+    with Summarizer(backend) as summarizer:
+        assert summarizer.summarize(rct).status == "ok" and backend._client is not None
+    assert backend._client is None  # connections released
+
+
+def test_the_servers_request_id_is_in_the_message(
+    make_summarizer: Any, server: ScriptedServer, rct: Paper
+) -> None:
+    server.queue(error(400, "bad request", **{"x-request-id": "req_abc123"}))
+    with pytest.raises(RequestRejectedError, match="request id req_abc123") as info:
+        make_summarizer().summarize(rct)
+    assert info.value.request_id == "req_abc123"
+
+
+def test_the_button_without_a_cache_is_a_config_error(make_summarizer: Any) -> None:
+    from keyfindings import ConfigError
+    from keyfindings.service import FindingsService
+
+    with pytest.raises(ConfigError, match="needs a cache"):
+        FindingsService(make_summarizer(use_cache=False))
