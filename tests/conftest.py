@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
 
 from keyfindings import Paper, ResultCache, RetryPolicy, Summarizer
@@ -145,3 +146,29 @@ def running(app: Any, **options: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.fixture
+def serve(make_summarizer: Any) -> Iterator[Any]:
+    """Start the app as ``serve`` does, with service and access options; yields a client."""
+    from keyfindings.service import FindingsService
+    from keyfindings.service.app import AccessPolicy, create_app
+
+    stack: list[Any] = []
+
+    def start(*, catalogue: Any = None, max_pending: int = 32, **access: Any) -> Any:
+        header_timeout_s = access.pop("header_timeout_s", 10.0)
+        service = FindingsService(
+            make_summarizer(timeout=10.0), max_pending=max_pending, catalogue=catalogue
+        )
+        app = create_app(service, access=AccessPolicy(**access))
+        context = running(app, header_timeout_s=header_timeout_s)
+        client = httpx2.Client(base_url=context.__enter__(), timeout=30)
+        stack.append((service, context, client))
+        return client
+
+    yield start
+    for service, context, client in stack:
+        client.close()
+        context.__exit__(None, None, None)
+        service.close()

@@ -9,20 +9,16 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx2
 import pytest
 
 from keyfindings import Paper
-from keyfindings.service import FindingsService
 from keyfindings.service.access import ApiKeys, ClientLimits
-from keyfindings.service.app import AccessPolicy, create_app
 from keyfindings.service.catalogue import Catalogue
 from keyfindings.service.server import is_loopback
-from tests.conftest import FIXTURES, rct_answer, running
+from tests.conftest import FIXTURES, rct_answer
 from tests.scripted_server import ScriptedServer, chat
 from tests.synthetic import good_answer
 from tests.synthetic import paper as synthetic_paper
@@ -44,30 +40,6 @@ def answers(server: ScriptedServer, delay: float = 0.0) -> None:
         return reply
 
     server.handler = handler
-
-
-@pytest.fixture
-def serve(make_summarizer: Any) -> Iterator[Any]:
-    """Start the app with given service and access options; yields an httpx client."""
-    stack: list[Any] = []
-
-    def start(*, catalogue: Catalogue | None = None, max_pending: int = 32, **access: Any) -> Any:
-        header_timeout_s = access.pop("header_timeout_s", 10.0)
-        service = FindingsService(
-            make_summarizer(timeout=10.0), max_pending=max_pending, catalogue=catalogue
-        )
-        app = create_app(service, access=AccessPolicy(**access))
-        context = running(app, header_timeout_s=header_timeout_s)
-        base_url = context.__enter__()
-        client = httpx2.Client(base_url=base_url, timeout=30)
-        stack.append((service, context, client))
-        return client
-
-    yield start
-    for service, context, client in stack:
-        client.close()
-        context.__exit__(None, None, None)
-        service.close()
 
 
 def test_a_hostile_body_never_blocks_other_requests(serve: Any) -> None:

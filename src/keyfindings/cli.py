@@ -240,6 +240,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the key-findings API and the demo page."""
+    import threading
     from pathlib import Path
 
     import uvicorn
@@ -267,7 +268,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     service = FindingsService(
         build_summarizer(args), max_pending=args.max_pending, catalogue=catalogue
     )
-    access = AccessPolicy(api_keys=keys, limits=ClientLimits(per_minute=args.rate_limit))
+    access = AccessPolicy(
+        api_keys=keys,
+        limits=ClientLimits(per_minute=args.rate_limit),
+        cors_origins=tuple(args.cors_origin),
+    )
+    load = getattr(service.summarizer.backend, "load", None)
+    if callable(load):  # the embedded model loads while the server starts (see /readyz)
+        threading.Thread(target=load, name="keyfindings-load", daemon=True).start()
     demo = Path(args.demo_paper) if args.demo_paper else None
     app = create_app(service, demo_paper=demo, access=access)
     print(
@@ -511,6 +519,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=30.0,
         help="generations per minute per client (key or address; default 30)",
+    )
+    p.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        help="a web origin whose pages may call the API, e.g. https://papers.example.org "
+        "(repeat; default: none)",
     )
     p.add_argument(
         "--max-pending",

@@ -93,6 +93,16 @@ class LocalBackend:
         """Local inference costs no money."""
         return 0.0
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the weights are in memory (a readiness probe asks; loading takes seconds)."""
+        return self._llama is not None
+
+    def load(self) -> None:
+        """Load the weights now rather than on the first request."""
+        with self._lock:
+            self._load()
+
     def _load(self) -> Any:
         if self._llama is None:
             try:

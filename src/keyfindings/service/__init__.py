@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from keyfindings.service.flight import FindingsService, Pending
+from keyfindings.service.flight import Failed, FindingsService, Pending
 
-__all__ = ["FindingsService", "Pending"]
+__all__ = ["Failed", "FindingsService", "Pending"]

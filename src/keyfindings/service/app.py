@@ -15,6 +15,7 @@ under that id; clients get one sentence.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import math
@@ -24,11 +25,13 @@ from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -46,13 +49,17 @@ from keyfindings.loaders import load_papers
 from keyfindings.paper import Paper
 from keyfindings.schema import Result
 from keyfindings.service.access import ApiKeys, ClientLimits
-from keyfindings.service.flight import FindingsService, Pending
+from keyfindings.service.flight import Failed, FindingsService, Pending
+from keyfindings.service.openapi import docs_page, openapi_document
+from keyfindings.service.readiness import Readiness
 
 log = logging.getLogger("keyfindings")
 MAX_BODY_BYTES = 256 * 1024
 DEFAULT_BUDGET_S = 25.0
 MAX_BUDGET_S = 120.0
 MODEL_RETRY_AFTER_S = 30
+RESULT_MAX_AGE_S = 300
+FLAGGED_MAX_AGE_S = 30
 _KINDS = {
     400: "bad_request",
     401: "unauthorized",
@@ -73,12 +80,13 @@ class AccessPolicy:
 
     With no ``api_keys`` anyone may POST (a local demo); with keys only their holders may.
     ``limits`` caps generations per client (key, else address); ``body_timeout_s`` bounds how
-    long a client may take to send its body.
+    long a client may take to send its body. CORS is off unless ``cors_origins`` lists sites.
     """
 
     api_keys: ApiKeys = field(default_factory=lambda: ApiKeys([]))
     limits: ClientLimits = field(default_factory=lambda: ClientLimits(per_minute=30))
     body_timeout_s: float = 30.0
+    cors_origins: tuple[str, ...] = ()  # browsers on these origins may call the API
 
 
 class RequestIds:
@@ -124,12 +132,41 @@ def _error(
     )
 
 
-def _answer(outcome: Result | Pending) -> Response:
+def _location(paper_id: str) -> str:
+    return f"/v1/papers/{quote(paper_id, safe='')}/key-findings"
+
+
+def _answer(request: Request, outcome: Result | Pending | Failed) -> Response:
+    """A result with validators for caches (ETag, Cache-Control, 304); where to poll while
+    pending; a failure as failed, never as "not found"."""
     if isinstance(outcome, Pending):
         return JSONResponse(
-            asdict(outcome), status_code=202, headers={"retry-after": f"{outcome.retry_after_s:g}"}
+            asdict(outcome),
+            status_code=202,
+            headers={
+                "retry-after": f"{math.ceil(outcome.retry_after_s)}",
+                "location": _location(outcome.paper_id),
+                "cache-control": "no-store",
+            },
         )
-    return Response(outcome.model_dump_json(), media_type="application/json")
+    if isinstance(outcome, Failed):
+        return _error(
+            request,
+            503,
+            f"{outcome.message}; try again in a minute",
+            kind="generation_failed",
+            headers={"retry-after": f"{math.ceil(outcome.retry_after_s)}"},
+        )
+    # Weak: the same findings served fresh or from the store differ only in ``cached``.
+    content = outcome.model_dump_json(exclude={"cached"})
+    etag = 'W/"' + hashlib.sha256(content.encode()).hexdigest()[:32] + '"'
+    body = outcome.model_dump_json()
+    # Accepted results change only when regenerated (a new ETag); flagged ones are retried soon.
+    age = RESULT_MAX_AGE_S if outcome.status == "ok" else FLAGGED_MAX_AGE_S
+    headers = {"etag": etag, "cache-control": f"public, max-age={age}"}
+    if etag in (t.strip() for t in request.headers.get("if-none-match", "").split(",")):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
 
 
 def _budget(request: Request) -> float:
@@ -186,6 +223,7 @@ def create_app(
     """The ASGI app over a ``FindingsService``; ``demo_paper`` is the file the demo page shows
     (it joins the catalogue, so the page only ever GETs by id)."""
     policy = access or AccessPolicy()
+    readiness = Readiness(service)
     demo = load_papers(demo_paper)[0] if demo_paper is not None else None
     if demo is not None:
         service.catalogue.add(demo)
@@ -208,13 +246,13 @@ def create_app(
         paper_id = request.path_params["paper_id"]
         outcome = service.by_id(paper_id)
         if outcome is not None:
-            return _answer(outcome)
+            return _answer(request, outcome)
         paper = service.catalogue.get(paper_id)
         if paper is None:
             return _error(request, 404, "no key findings for this paper")
         budget = _budget(request)
         return rate_limited(request, client_of(request)) or _answer(
-            await service.aget_findings(paper, budget_s=budget)
+            request, await service.aget_findings(paper, budget_s=budget)
         )
 
     async def create_findings(request: Request) -> Response:
@@ -239,9 +277,9 @@ def create_app(
         paper = await run_in_threadpool(Paper.from_dict, data, where="body")
         hit = service.cached(paper)
         if hit is not None:
-            return _answer(hit)
+            return _answer(request, hit)
         return rate_limited(request, client) or _answer(
-            await service.aget_findings(paper, budget_s=budget)
+            request, await service.aget_findings(paper, budget_s=budget)
         )
 
     async def healthz(request: Request) -> Response:
@@ -254,6 +292,18 @@ def create_app(
                 "model": summarizer.backend.model,
             }
         )
+
+    async def readyz(request: Request) -> Response:
+        model = await run_in_threadpool(readiness.model_ready)
+        store = await run_in_threadpool(readiness.store_ready)
+        body = {"ready": model and store, "model": model, "store": store}
+        return JSONResponse(body, status_code=200 if model and store else 503)
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(openapi_document())
+
+    async def docs(request: Request) -> Response:
+        return HTMLResponse(docs_page(openapi_document()))
 
     async def demo_page(request: Request) -> Response:
         page = resources.files("keyfindings.service").joinpath("demo.html").read_text("utf-8")
@@ -305,6 +355,9 @@ def create_app(
         Route("/v1/papers/{paper_id:path}/key-findings", findings_by_id, methods=["GET"]),
         Route("/v1/key-findings", create_findings, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/docs", docs, methods=["GET"]),
         Route("/", demo_page, methods=["GET"]),
         Route("/demo/paper.json", demo_paper_json, methods=["GET"]),
     ]
@@ -316,6 +369,15 @@ def create_app(
         KeyFindingsError: on_model_error,
         Exception: on_unexpected,
     }
-    return Starlette(
-        routes=routes, exception_handlers=handlers, middleware=[Middleware(RequestIds)]
-    )
+    middleware = [Middleware(RequestIds)]
+    if policy.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(policy.cors_origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=["content-type", "authorization", "if-none-match"],
+                expose_headers=["etag", "location", "retry-after", "x-request-id"],
+            )
+        )
+    return Starlette(routes=routes, exception_handlers=handlers, middleware=middleware)

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import threading
+import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -26,11 +28,19 @@ from typing import Any
 
 from filelock import FileLock
 
-from keyfindings.errors import BusyError, ConfigError, ConflictError
+from keyfindings.errors import (
+    BackendError,
+    BusyError,
+    ConfigError,
+    ConflictError,
+    KeyFindingsError,
+)
 from keyfindings.paper import Paper
 from keyfindings.schema import Result
 from keyfindings.service.catalogue import Catalogue
 from keyfindings.summarizer import Summarizer
+
+log = logging.getLogger("keyfindings")
 
 
 @dataclass(frozen=True)
@@ -40,6 +50,21 @@ class Pending:
     paper_id: str
     retry_after_s: float = 2.0
     status: str = "pending"
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The last generation for this paper failed moments ago; ``message`` is for readers (the
+    details are in the server log). Asking again after ``retry_after_s`` tries again."""
+
+    paper_id: str
+    message: str
+    retry_after_s: float
+    status: str = "failed"
+
+
+# How long a failure is reported for a paper before a request may try it again.
+FAILED_TTL_S = 60.0
 
 
 class FindingsService:
@@ -64,6 +89,7 @@ class FindingsService:
         self._locks_dir.mkdir(parents=True, exist_ok=True)
         self._inflight: dict[str, Future[Result]] = {}
         self._inflight_ids: dict[str, str] = {}
+        self._failures: dict[str, tuple[float, str]] = {}
         self._guard = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="keyfindings")
 
@@ -78,6 +104,21 @@ class FindingsService:
                 if found is not None:
                     return found
                 return self.summarizer.summarize(paper)
+        except KeyFindingsError as exc:
+            log.warning("generation for %s failed: %s", paper.id, exc)
+            reader = (
+                "the model is unavailable right now"
+                if isinstance(exc, BackendError)
+                else "key findings could not be generated for this paper"
+            )
+            now = time.monotonic()
+            with self._guard:
+                if len(self._failures) > 10_000:  # forget the stale ones before growing more
+                    self._failures = {
+                        k: v for k, v in self._failures.items() if now - v[0] < FAILED_TTL_S
+                    }
+                self._failures[paper.id] = (now, reader)
+            raise
         finally:
             with self._guard:
                 self._inflight.pop(key, None)
@@ -87,7 +128,7 @@ class FindingsService:
         """The shared future for this paper's result (a finished one on a cache hit)."""
         paper = paper if isinstance(paper, Paper) else Paper.from_dict(paper)
         key = self.summarizer.key_for(paper)
-        hit = self.cache.get(key)
+        hit = self._lookup(key)  # a flagged result kept briefly counts: never queue behind work
         if hit is not None:
             done: Future[Result] = Future()
             done.set_result(hit)
@@ -117,8 +158,9 @@ class FindingsService:
             raise ConflictError(f"paper id {paper.id!r} was already served for other content")
 
     def cached(self, paper: Paper) -> Result | None:
-        """The accepted result for this paper, if stored: no queue, no rate limit."""
-        return self.cache.get(self.summarizer.key_for(paper))
+        """The stored result for this paper (accepted, or flagged moments ago): no queue, no
+        rate limit."""
+        return self._lookup(self.summarizer.key_for(paper))
 
     def get_findings(
         self, paper: Paper | Mapping[str, Any], *, budget_s: float = 30.0
@@ -142,13 +184,20 @@ class FindingsService:
             paper_id = paper.id if isinstance(paper, Paper) else Paper.from_dict(paper).id
             return Pending(paper_id)
 
-    def by_id(self, paper_id: str) -> Result | Pending | None:
-        """A stored result for a paper id (this prompt and model), ``Pending``, or None."""
+    def by_id(self, paper_id: str) -> Result | Pending | Failed | None:
+        """A stored result for a paper id (this prompt and model), ``Pending``, ``Failed`` (in
+        the minute after a failure), or None."""
         with self._guard:
             if paper_id in self._inflight_ids:
                 return Pending(paper_id)
+            failure = self._failures.get(paper_id)
         key = self.cache.lookup(paper_id, self.summarizer.scope())
-        return self._lookup(key) if key else None
+        found = self._lookup(key) if key else None
+        if found is None and failure is not None:
+            left = FAILED_TTL_S - (time.monotonic() - failure[0])
+            if left > 0:
+                return Failed(paper_id, failure[1], retry_after_s=round(left, 1))
+        return found
 
     def close(self) -> None:
         """Stop accepting work, let running generations finish, release connections."""
