@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -86,17 +87,26 @@ def test_two_hundred_papers_with_faults_each_written_once(
 
 
 def test_sigkill_mid_run_then_resume(server: ScriptedServer, tmp_path: Path) -> None:
-    handler = FaultyHandler(delay=0.05, faults=False)
-    server.handler = handler
+    handler = FaultyHandler(faults=False)
+    release = threading.Event()
+
+    def stalls_after_thirty(body: dict[str, Any]) -> Any:
+        if len(handler.order) >= 30 and not release.is_set():
+            release.wait(timeout=60)  # killed mid-run, whatever the machine's speed
+        return handler(body)
+
+    server.handler = stalls_after_thirty
     source = write_jsonl(tmp_path / "in.jsonl", range(150))
     out = tmp_path / "out.jsonl"
     cmd = batch_command(source, out, server, tmp_path)
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
-    while len(lines(out)) < 30 and time.monotonic() < deadline:
+    while len(lines(out)) < 30:
+        assert time.monotonic() < deadline
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    release.set()
     finished = {r["paper_id"] for r in lines(out)}
     assert 30 <= len(finished) < 150
     requested_before = len(handler.order)
@@ -183,7 +193,15 @@ def test_synthetic_paper_is_valid() -> None:
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(
     server: ScriptedServer, tmp_path: Path
 ) -> None:
-    server.handler = FaultyHandler(delay=0.05, faults=False)
+    answer = FaultyHandler(faults=False)
+    release = threading.Event()
+
+    def stalls_after_ten(body: dict[str, Any]) -> Any:
+        if len(answer.order) >= 10:  # the run is mid-way, whatever the machine's speed
+            release.wait(timeout=60)
+        return answer(body)
+
+    server.handler = stalls_after_ten
     source = write_jsonl(tmp_path / "in.jsonl", range(200))
     out = tmp_path / "out.jsonl"
     cmd = batch_command(source, out, server, tmp_path)
@@ -191,10 +209,12 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(
         cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
     deadline = time.monotonic() + 60
-    while len(lines(out)) < 10 and time.monotonic() < deadline:
+    while len(lines(out)) < 10:
+        assert time.monotonic() < deadline
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=30)
+    release.set()
     assert proc.returncode == 130
     assert "Run the same command again to resume" in stderr and "Traceback" not in stderr
     assert 10 <= len(lines(out)) < 200  # every line is whole JSON

@@ -76,15 +76,25 @@ def test_a_corrupt_cache_is_named_and_rebuilt(
 
 
 def test_a_second_batch_on_the_same_output_refuses(server: ScriptedServer, tmp_path: Path) -> None:
-    server.handler = FaultyHandler(delay=0.05, faults=False)
+    answer = FaultyHandler(faults=False)
+    release = threading.Event()
+
+    def held_after_the_first(body: dict[str, Any]) -> Any:
+        if answer.order:  # the first batch stays busy until the second has been refused
+            release.wait(timeout=60)
+        return answer(body)
+
+    server.handler = held_after_the_first
     source = write_jsonl(tmp_path / "in.jsonl", range(60))
     out = tmp_path / "out.jsonl"
     cmd = batch_command(source, out, server, tmp_path)
     first = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
-    while not lines(out) and time.monotonic() < deadline:
+    while not lines(out):
+        assert time.monotonic() < deadline
         time.sleep(0.05)
     second = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    release.set()
     first.wait(timeout=120)
     assert second.returncode == 1 and f"pid {first.pid}" in second.stderr
     assert "Traceback" not in second.stderr

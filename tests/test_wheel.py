@@ -16,7 +16,9 @@ ROOT = Path(__file__).parents[1]
 
 
 def run(command: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("KEYFINDINGS_PROMPTS",))}
+    # A fresh install sees neither the checkout's prompts nor its sources.
+    hidden = ("KEYFINDINGS_PROMPTS", "PYTHONPATH")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(hidden)}
     return subprocess.run(
         command, cwd=cwd, capture_output=True, text=True, timeout=300, env={**clean, **env}
     )
