@@ -90,6 +90,9 @@ def test_button_renders_findings_and_highlights_evidence(
         assert page.locator(".sentence.hl").first.get_attribute("data-n") == (
             other.get_attribute("data-evidence")
         )
+        report = page.locator("li.finding button.report").first
+        report.click()
+        page.wait_for_selector("text=Reported — thank you")
         violations = axe_violations(page)
         assert violations == [], violations
         page.screenshot(path=str(ARTIFACTS / "demo-page.png"), full_page=True)

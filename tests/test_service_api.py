@@ -110,3 +110,29 @@ def test_cors_is_off_unless_origins_are_listed(serve: Any, server: ScriptedServe
     assert allowed.headers["access-control-allow-origin"] == "https://papers.example.org"
     other = opened.get("/healthz", headers={"origin": "https://evil.example"})
     assert "access-control-allow-origin" not in other.headers
+
+
+def test_readers_report_wrong_findings_for_the_operator(
+    serve: Any, server: ScriptedServer, tmp_path: Any, capsys: Any
+) -> None:
+    from keyfindings.cli import main
+
+    server.queue(chat(rct_answer()))
+    http = serve()
+    shown = http.post("/v1/key-findings", json=RCT).json()
+    reports = FINDINGS + "/reports"
+    sent = http.post(reports, json={"section": "results", "index": 1, "reason": "wrong  days"})
+    assert sent.status_code == 202
+    assert http.post(reports, json={"section": "results", "index": 9}).status_code == 404
+    assert http.post(reports, content=b'{"section": "results", "index": 0}').status_code == 415
+    assert http.post(reports, json=["x"]).status_code == 400
+    assert http.post(reports, json={"section": "x" * 5000, "index": 0}).status_code == 413
+    assert http.get(FINDINGS).json()["findings"] == shown["findings"]  # nothing changed
+    statuses = [
+        http.post(reports, json={"section": "results", "index": 1}).status_code for _ in range(8)
+    ]
+    assert 429 in statuses  # paced per client
+    assert main(["reports", "--cache-dir", str(tmp_path)]) == 0  # the service's cache
+    out = capsys.readouterr().out
+    assert "pmid-90000001 results[1] · " in out and "School absence" in out
+    assert "reason:  wrong days" in out

@@ -32,6 +32,8 @@ KEY_PREFIX = "kf1:sha256:"
 _RECENT = "recent:"
 _INDEX = "index:"
 _ANSWERS = "answers:"
+_REPORTS = "reports:"
+MAX_REPORTS_PER_RESULT = 100
 
 
 def canonical_json(value: Any) -> str:
@@ -171,6 +173,28 @@ class ResultCache:
         with self._storage():
             key = self._cache.get(f"{_INDEX}{scope}:{paper_id}")
         return key if isinstance(key, str) else None
+
+    def add_report(self, key: str, report: dict[str, Any], *, tag: str) -> bool:
+        """Keep a reader's report on the result stored under ``key``; False once that result
+        already has ``MAX_REPORTS_PER_RESULT`` (a flood adds nothing)."""
+        with self._storage(), self._cache.transact():
+            reports = json.loads(self._cache.get(_REPORTS + key) or "[]")
+            if len(reports) >= MAX_REPORTS_PER_RESULT:
+                return False
+            reports.append(report)
+            self._cache.set(_REPORTS + key, canonical_json(reports), tag=tag)
+        return True
+
+    def reports(self) -> list[dict[str, Any]]:
+        """Every reader report, each with the key of the result it is about."""
+        out: list[dict[str, Any]] = []
+        with self._storage():
+            for key in self._cache.iterkeys():
+                if str(key).startswith(_REPORTS):
+                    value = self._cache.get(key)
+                    for report in json.loads(value) if isinstance(value, str) else []:
+                        out.append({**report, "key": str(key)[len(_REPORTS) :]})
+        return out
 
     def __contains__(self, key: str) -> bool:
         with self._storage():

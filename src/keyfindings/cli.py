@@ -369,6 +369,29 @@ def cmd_cache(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reports(args: argparse.Namespace) -> int:
+    """What readers reported as wrong, most reported first."""
+    reports = ResultCache(_results_dir(args.cache_dir)).reports()
+    if args.format == "json":
+        for report in reports:
+            print(json.dumps(report, ensure_ascii=False))
+        return 0
+    grouped: dict[tuple[str, str, int, str], list[dict[str, Any]]] = {}
+    for report in reports:
+        where = (report["paper_id"], report["section"], report["index"], report["finding"])
+        grouped.setdefault(where, []).append(report)
+    if not grouped:
+        print("no reports")
+    for (paper_id, section, index, finding), items in sorted(
+        grouped.items(), key=lambda kv: -len(kv[1])
+    ):
+        print(f"{paper_id} {section}[{index}] · {len(items)} report(s) · {items[-1]['prompt']}")
+        print(f"  finding: {finding}")
+        for reason in dict.fromkeys(r["reason"] for r in items if r["reason"]):
+            print(f"  reason:  {reason}")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     """What the embedded backend can use, and what the default is."""
     from keyfindings.models import describe_models
@@ -590,6 +613,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="with clear: delete the whole cache directory, even a corrupt one",
     )
     p.set_defaults(func=cmd_cache)
+
+    p = command(
+        "reports",
+        "what readers reported as wrong",
+        "Readers' reports (the demo page's Report control, or POST "
+        "/v1/papers/{id}/key-findings/reports), kept with the result they are about.",
+        "keyfindings reports",
+        "keyfindings reports --format json > reports.jsonl",
+    )
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.set_defaults(func=cmd_reports)
 
     p = command(
         "models",

@@ -55,6 +55,7 @@ from keyfindings.service.readiness import Readiness
 
 log = logging.getLogger("keyfindings")
 MAX_BODY_BYTES = 256 * 1024
+MAX_REPORT_BYTES = 4 * 1024
 DEFAULT_BUDGET_S = 25.0
 MAX_BUDGET_S = 120.0
 MODEL_RETRY_AFTER_S = 30
@@ -87,6 +88,7 @@ class AccessPolicy:
     limits: ClientLimits = field(default_factory=lambda: ClientLimits(per_minute=30))
     body_timeout_s: float = 30.0
     cors_origins: tuple[str, ...] = ()  # browsers on these origins may call the API
+    report_limits: ClientLimits = field(default_factory=lambda: ClientLimits(per_minute=10))
 
 
 class RequestIds:
@@ -179,17 +181,17 @@ def _budget(request: Request) -> float:
     return min(max(budget, 0.0), MAX_BUDGET_S)
 
 
-async def _read_json(request: Request, timeout_s: float) -> Any:
+async def _read_json(request: Request, timeout_s: float, limit: int = MAX_BODY_BYTES) -> Any:
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise HTTPException(413, f"request body over {MAX_BODY_BYTES} bytes")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"request body over {limit} bytes")
     body = bytearray()
 
     async def read() -> None:
         async for chunk in request.stream():
             body.extend(chunk)
-            if len(body) > MAX_BODY_BYTES:
-                raise HTTPException(413, f"request body over {MAX_BODY_BYTES} bytes")
+            if len(body) > limit:
+                raise HTTPException(413, f"request body over {limit} bytes")
 
     try:
         await asyncio.wait_for(read(), timeout_s)
@@ -282,6 +284,38 @@ def create_app(
             request, await service.aget_findings(paper, budget_s=budget)
         )
 
+    async def report_finding(request: Request) -> Response:
+        """A reader says a finding is wrong. Public, so small, paced, and it changes nothing
+        anyone is shown: it is kept for the operator."""
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type != "application/json":
+            return _error(request, 415, "send the report as JSON (Content-Type: application/json)")
+        data = await _read_json(request, policy.body_timeout_s, limit=MAX_REPORT_BYTES)
+        section, index = (
+            (data.get("section"), data.get("index")) if isinstance(data, dict) else (None, None)
+        )
+        reason = data.get("reason", "") if isinstance(data, dict) else ""
+        if (
+            not isinstance(section, str)
+            or not isinstance(index, int)
+            or not isinstance(reason, str)
+        ):
+            raise HTTPException(400, 'expected {"section": "results", "index": 0, "reason": "..."}')
+        wait = policy.report_limits.take(client_of(request))
+        if wait is not None:
+            return _error(
+                request,
+                429,
+                "too many reports from this client; try again later",
+                headers={"retry-after": str(math.ceil(wait))},
+            )
+        found = await run_in_threadpool(
+            service.report, request.path_params["paper_id"], section, index, reason
+        )
+        if not found:
+            return _error(request, 404, "no such finding for this paper")
+        return JSONResponse({"status": "received"}, status_code=202)
+
     async def healthz(request: Request) -> Response:
         summarizer = service.summarizer
         return JSONResponse(
@@ -354,6 +388,7 @@ def create_app(
     routes = [
         Route("/v1/papers/{paper_id:path}/key-findings", findings_by_id, methods=["GET"]),
         Route("/v1/key-findings", create_findings, methods=["POST"]),
+        Route("/v1/papers/{paper_id:path}/key-findings/reports", report_finding, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ from keyfindings.errors import (
     KeyFindingsError,
 )
 from keyfindings.paper import Paper
-from keyfindings.schema import Result
+from keyfindings.schema import SECTIONS, Result
 from keyfindings.service.catalogue import Catalogue
 from keyfindings.summarizer import Summarizer
 
@@ -198,6 +199,30 @@ class FindingsService:
             if left > 0:
                 return Failed(paper_id, failure[1], retry_after_s=round(left, 1))
         return found
+
+    def report(self, paper_id: str, section: str, index: int, reason: str) -> bool:
+        """Record a reader's "this finding is wrong" against the result shown for the paper
+        (kept with that result's key, for the operator: ``keyfindings reports``). Returns False
+        when there is no such finding."""
+        key = self.cache.lookup(paper_id, self.summarizer.scope())
+        result = self._lookup(key) if key else None
+        if key is None or result is None or result.findings is None or section not in SECTIONS:
+            return False
+        findings = result.findings.section(section)
+        if not 0 <= index < len(findings):
+            return False
+        record = {
+            "paper_id": paper_id,
+            "section": section,
+            "index": index,
+            "finding": findings[index].text,
+            "reason": " ".join(reason.split())[:500],
+            "prompt": result.prompt.ref,
+            "model": result.model,
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        self.cache.add_report(key, record, tag=result.prompt.ref)
+        return True
 
     def close(self) -> None:
         """Stop accepting work, let running generations finish, release connections."""
