@@ -121,6 +121,32 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/v1/papers/{paper_id}/key-findings/reports": {
+                "post": {
+                    "summary": "A reader reports a finding as wrong (public, paced)",
+                    "parameters": [paper_id],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["section", "index"],
+                                    "properties": {
+                                        "section": {"type": "string"},
+                                        "index": {"type": "integer"},
+                                        "reason": {"type": "string", "maxLength": 500},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "202": {"description": "received"},
+                        **_errors(400, 404, 413, 415, 429),
+                    },
+                }
+            },
             "/healthz": {
                 "get": {"summary": "Liveness", "responses": {"200": {"description": "alive"}}}
             },
