@@ -136,3 +136,32 @@ def test_readers_report_wrong_findings_for_the_operator(
     out = capsys.readouterr().out
     assert "pmid-90000001 results[1] · " in out and "School absence" in out
     assert "reason:  wrong days" in out
+
+
+def test_the_openapi_document_validates_and_matches_real_responses(
+    serve: Any, server: ScriptedServer
+) -> None:
+    from jsonschema import Draft202012Validator
+    from openapi_spec_validator import validate
+
+    slow = chat(rct_answer())
+    slow.delay = 1.0
+    server.queue(slow)
+    http = serve()
+    document = http.get("/openapi.json").json()
+    validate(document)
+
+    def check(name: str, body: Any) -> None:
+        schema = {"$ref": f"#/components/schemas/{name}", "components": document["components"]}
+        Draft202012Validator(schema).validate(body)
+
+    pending = http.post("/v1/key-findings", params={"budget_s": "0"}, json=RCT)
+    check("Pending", pending.json())
+    deadline = time.monotonic() + 30
+    while (done := http.get(FINDINGS)).status_code == 202:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    check("Result", done.json())
+    check("ErrorResponse", http.get("/v1/papers/nope/key-findings").json())
+    operations = document["paths"]["/v1/papers/{paper_id}/key-findings"]["get"]["responses"]
+    assert {str(r.status_code) for r in (pending, done)} <= {"200", "202"} <= set(operations)

@@ -24,7 +24,7 @@ def run(command: list[str], cwd: Path, **env: str) -> subprocess.CompletedProces
     )
 
 
-def test_a_wheel_carries_its_prompts(server: ScriptedServer, tmp_path: Path) -> None:
+def test_a_wheel_carries_its_prompts_and_demo_paper(server: ScriptedServer, tmp_path: Path) -> None:
     built = run(
         [
             sys.executable,
@@ -77,6 +77,13 @@ def test_a_wheel_carries_its_prompts(server: ScriptedServer, tmp_path: Path) -> 
     cli = [str(python), "-m", "keyfindings.cli"]
     where = run([str(python), "-c", "import keyfindings; print(keyfindings.__file__)"], elsewhere)
     assert str(site) in where.stdout, where.stdout + where.stderr
+
+    demo = run(
+        [str(python), "-c", "from keyfindings.service.app import default_demo_paper as d; "
+         "print(d().is_file(), d())"],
+        elsewhere,
+    )  # fmt: skip
+    assert demo.stdout.startswith("True") and str(site) in demo.stdout, demo.stderr
 
     listed = run([*cli, "prompts", "list"], elsewhere)
     assert listed.returncode == 0 and "key_findings@v1" in listed.stdout, listed.stderr

@@ -246,7 +246,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from keyfindings.service.access import ApiKeys, ClientLimits
-    from keyfindings.service.app import AccessPolicy, create_app
+    from keyfindings.service.app import AccessPolicy, create_app, default_demo_paper
     from keyfindings.service.catalogue import Catalogue
     from keyfindings.service.flight import FindingsService
     from keyfindings.service.server import is_loopback, server_config
@@ -276,7 +276,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     load = getattr(service.summarizer.backend, "load", None)
     if callable(load):  # the embedded model loads while the server starts (see /readyz)
         threading.Thread(target=load, name="keyfindings-load", daemon=True).start()
-    demo = Path(args.demo_paper) if args.demo_paper else None
+    demo = Path(args.demo_paper) if args.demo_paper else default_demo_paper()
     app = create_app(service, demo_paper=demo, access=access)
     print(
         f"keyfindings: serving on http://{args.host}:{args.port}/ (Ctrl-C stops)", file=sys.stderr
@@ -523,8 +523,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument(
         "--demo-paper",
-        default="examples/paper.xml",
-        help="paper file the demo page shows (default: examples/paper.xml)",
+        help="paper file the demo page shows (default: the example paper keyfindings ships)",
     )
     p.add_argument(
         "--catalogue",

@@ -216,6 +216,15 @@ def _presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key")
 
 
+def default_demo_paper() -> Path:
+    """The demo page's paper: the checkout's ``examples/paper.xml``, else the copy a wheel
+    carries, so ``serve`` works from any directory."""
+    checkout = Path(__file__).resolve().parents[3] / "examples" / "paper.xml"
+    if checkout.is_file():
+        return checkout
+    return Path(str(resources.files("keyfindings.service").joinpath("demo_paper.xml")))
+
+
 def create_app(
     service: FindingsService,
     *,

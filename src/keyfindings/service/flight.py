@@ -78,6 +78,7 @@ class FindingsService:
         workers: int = 4,
         max_pending: int = 32,
         catalogue: Catalogue | None = None,
+        failure_ttl_s: float = FAILED_TTL_S,
     ) -> None:
         if summarizer.cache is None:
             raise ConfigError("the button needs a cache: build the Summarizer with use_cache=True")
@@ -86,6 +87,7 @@ class FindingsService:
         self.catalogue = catalogue or Catalogue()
         self.max_pending = max_pending
         self.busy_retry_after_s = 10.0
+        self.failure_ttl_s = failure_ttl_s
         self._locks_dir = Path(self.cache.directory) / "locks"
         self._locks_dir.mkdir(parents=True, exist_ok=True)
         self._inflight: dict[str, Future[Result]] = {}
@@ -116,7 +118,7 @@ class FindingsService:
             with self._guard:
                 if len(self._failures) > 10_000:  # forget the stale ones before growing more
                     self._failures = {
-                        k: v for k, v in self._failures.items() if now - v[0] < FAILED_TTL_S
+                        k: v for k, v in self._failures.items() if now - v[0] < self.failure_ttl_s
                     }
                 self._failures[paper.id] = (now, reader)
             raise
@@ -178,10 +180,13 @@ class FindingsService:
         self, paper: Paper | Mapping[str, Any], *, budget_s: float = 30.0
     ) -> Result | Pending:
         """Async form: awaits the shared future without blocking the event loop."""
-        future = self.submit(paper)
+        wrapped = asyncio.wrap_future(self.submit(paper))
         try:
-            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), budget_s)
+            return await asyncio.wait_for(asyncio.shield(wrapped), budget_s)
         except TimeoutError:
+            # Nobody awaits it any more: its outcome is read from the store (or the failure
+            # record) by whoever polls, so a failure here is not "never retrieved".
+            wrapped.add_done_callback(lambda done: done.cancelled() or done.exception())
             paper_id = paper.id if isinstance(paper, Paper) else Paper.from_dict(paper).id
             return Pending(paper_id)
 
@@ -195,7 +200,7 @@ class FindingsService:
         key = self.cache.lookup(paper_id, self.summarizer.scope())
         found = self._lookup(key) if key else None
         if found is None and failure is not None:
-            left = FAILED_TTL_S - (time.monotonic() - failure[0])
+            left = self.failure_ttl_s - (time.monotonic() - failure[0])
             if left > 0:
                 return Failed(paper_id, failure[1], retry_after_s=round(left, 1))
         return found
