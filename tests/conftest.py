@@ -4,6 +4,7 @@ import json
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -172,3 +173,27 @@ def serve(make_summarizer: Any) -> Iterator[Any]:
         client.close()
         context.__exit__(None, None, None)
         service.close()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    """A real PostgreSQL server for the whole session (see tests/postgres.py)."""
+    from tests.postgres import PostgresServer
+
+    server = PostgresServer.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["diskcache", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """Each store engine in turn: the same behaviour is expected of both."""
+    from keyfindings.store import open_store
+
+    if request.param == "diskcache":
+        opened = open_store(tmp_path / "results")
+    else:
+        server = request.getfixturevalue("postgres")
+        opened = open_store(server.create_database(f"kf_{uuid.uuid4().hex[:12]}"))
+    yield opened
+    opened.close()

@@ -24,6 +24,7 @@ from typing import Any
 
 import diskcache
 import platformdirs
+from filelock import FileLock
 
 from keyfindings.errors import StorageError
 from keyfindings.schema import Result
@@ -240,6 +241,16 @@ class ResultCache:
             "by_prompt": counts["results"],
             "flagged_by_prompt": counts["flagged"],
         }
+
+    @contextmanager
+    def single_flight(self, key: str) -> Iterator[None]:
+        """A file lock per key in the cache directory: processes on this machine take turns;
+        the kernel releases the lock of one that dies."""
+        locks = self.directory / "locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        name = hashlib.sha256(key.encode()).hexdigest()[:32] + ".lock"
+        with FileLock(str(locks / name)):
+            yield
 
     def close(self) -> None:
         """Release the SQLite connection."""

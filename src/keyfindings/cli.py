@@ -9,6 +9,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -21,6 +22,7 @@ from keyfindings.loaders import count_records, iter_papers
 from keyfindings.prompts import describe, list_prompts, load_prompt, prompts_dir
 from keyfindings.render import to_markdown
 from keyfindings.schema import IssueCode
+from keyfindings.store import STORE_ENV, ResultStore, open_store
 from keyfindings.summarizer import Summarizer
 
 EXIT_ERROR = 1
@@ -94,7 +96,7 @@ def build_summarizer(args: argparse.Namespace, **kwargs: Any) -> Summarizer:
     """A Summarizer from the shared model and cache options."""
     config = _with_model(_model_config(args))
     no_cache = getattr(args, "no_cache", False)
-    cache = None if no_cache else ResultCache(_results_dir(args.cache_dir))
+    cache = None if no_cache else open_results(args)
     backend = make_backend(config)
     if backend.name == "local":
         print(
@@ -120,6 +122,13 @@ def build_summarizer(args: argparse.Namespace, **kwargs: Any) -> Summarizer:
 
 def _results_dir(cache_dir: str | None) -> str | None:
     return f"{cache_dir}/results" if cache_dir else None
+
+
+def open_results(args: argparse.Namespace) -> ResultStore:
+    """``--store`` (or ``KEYFINDINGS_STORE``): a ``postgresql://`` URL shared by every server
+    and batch; else the diskcache directory under ``--cache-dir``."""
+    spec = getattr(args, "store", None) or os.environ.get(STORE_ENV)
+    return open_store(spec or _results_dir(args.cache_dir))
 
 
 def cmd_summarize(args: argparse.Namespace) -> int:
@@ -320,7 +329,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"  {outcome.case.paper.id}: {outcome.score.status}", file=sys.stderr, flush=True)
 
-    cache = None if args.no_cache else ResultCache(_results_dir(args.cache_dir))
+    cache = None if args.no_cache else open_results(args)
     run = run_suite(suite, base=base, cache=cache, on_case=progress)
     folder = write_run(run, Path(args.out_dir))
     print(markdown(run), end="")
@@ -356,7 +365,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
         path = ResultCache.rebuild(_results_dir(args.cache_dir))
         print(f"removed the cache at {path}; it starts empty")
         return 0
-    cache = ResultCache(_results_dir(args.cache_dir))
+    cache = open_results(args)
     if args.action == "clear":
         removed = cache.clear(args.prompt)
         scope = f" of {args.prompt}" if args.prompt else ""
@@ -371,7 +380,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 def cmd_reports(args: argparse.Namespace) -> int:
     """What readers reported as wrong, most reported first."""
-    reports = ResultCache(_results_dir(args.cache_dir)).reports()
+    reports = open_results(args).reports()
     if args.format == "json":
         for report in reports:
             print(json.dumps(report, ensure_ascii=False))
@@ -389,6 +398,18 @@ def cmd_reports(args: argparse.Namespace) -> int:
         print(f"  finding: {finding}")
         for reason in dict.fromkeys(r["reason"] for r in items if r["reason"]):
             print(f"  reason:  {reason}")
+    return 0
+
+
+def cmd_store(args: argparse.Namespace) -> int:
+    """Create or migrate the shared store's schema."""
+    from keyfindings.pg_store import PostgresStore
+
+    store = open_results(args)
+    if not isinstance(store, PostgresStore):
+        raise UsageError("store init needs --store postgresql://… (or KEYFINDINGS_STORE)")
+    print(f"store {store.directory}: schema version {store.init()}")
+    store.close()
     return 0
 
 
@@ -416,6 +437,12 @@ def _common() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="cache directory [env KEYFINDINGS_CACHE_DIR]",
     )
+    common.add_argument(
+        "--store",
+        default=argparse.SUPPRESS,
+        help="shared results store, postgresql://… [env KEYFINDINGS_STORE]; default: the cache "
+        "directory",
+    )
     return common
 
 
@@ -428,6 +455,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log retries and progress")
     parser.add_argument("--cache-dir", help="cache directory [env KEYFINDINGS_CACHE_DIR]")
+    parser.add_argument(
+        "--store", help="shared results store, postgresql://… [env KEYFINDINGS_STORE]"
+    )
     parser.add_argument("--version", action="version", version=f"keyfindings {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     common = [_common()]
@@ -623,6 +653,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(func=cmd_reports)
+
+    p = command(
+        "store",
+        "the shared results store (PostgreSQL)",
+        "Creates or migrates the schema keyfindings keeps its results in (idempotent).",
+        "keyfindings store init --store postgresql://kf@db.internal/keyfindings",
+    )
+    p.add_argument("action", choices=["init"])
+    p.set_defaults(func=cmd_store)
 
     p = command(
         "models",

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from keyfindings.backends.base import Backend, Completion, Messages
-from keyfindings.cache import ResultCache, cache_key
+from keyfindings.cache import cache_key
 from keyfindings.checks import CHECKS_VERSION, check_findings, errors_only, withhold
 from keyfindings.checks.injection import input_issues
 from keyfindings.errors import ConfigError, ValidationFailedError
@@ -38,6 +38,7 @@ from keyfindings.schema import (
     schema_sha256,
     strict_json_schema,
 )
+from keyfindings.store import ResultStore, open_store
 
 _FENCE = re.compile(r"\A\s*```(?:json)?\s*(.*?)\s*```\s*\Z", re.S)
 _RAW_ECHO_LIMIT = 6000
@@ -120,7 +121,7 @@ class Summarizer:
         backend: Backend,
         *,
         prompt: str | Prompt = "key_findings@v1",
-        cache: ResultCache | None = None,
+        cache: ResultStore | None = None,
         use_cache: bool = True,
         refresh: bool = False,
         max_reasks: int = 2,
@@ -137,7 +138,7 @@ class Summarizer:
             )
         except ValidationError as exc:
             raise ConfigError(f"bad generation parameters: {exc}") from None
-        self.cache = (cache or ResultCache()) if use_cache else None
+        self.cache = (cache or open_store()) if use_cache else None
         self._owns_cache = use_cache and cache is None
         self.refresh = refresh
         self.max_reasks = max_reasks

@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from keyfindings.cache import ResultCache
 from keyfindings.checks import errors_only, fill_evidence
 from keyfindings.config import make_backend
 from keyfindings.errors import ConfigError
@@ -22,6 +21,7 @@ from keyfindings.evals.metrics import ROLE_TARGETS, CaseScore, score_case
 from keyfindings.evals.suite import Case, CaseSource, Suite, gate_passes, load_cases
 from keyfindings.paper import Paper
 from keyfindings.schema import Finding, KeyFindings, PromptRef, Result, StudyType, Usage
+from keyfindings.store import ResultStore
 from keyfindings.summarizer import Summarizer
 
 log = logging.getLogger("keyfindings")
@@ -225,7 +225,7 @@ def run_suite(
     suite: Suite,
     *,
     base: Path,
-    cache: ResultCache | None = None,
+    cache: ResultStore | None = None,
     on_case: Callable[[Outcome], None] | None = None,
 ) -> EvalRun:
     """Run every cell; ``on_case(outcome)`` is called as each case finishes."""

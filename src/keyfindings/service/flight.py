@@ -15,7 +15,6 @@ to different content is refused with ``ConflictError``, never stored over the ot
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import threading
 import time
@@ -24,10 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-
-from filelock import FileLock
 
 from keyfindings.errors import (
     BackendError,
@@ -88,8 +84,6 @@ class FindingsService:
         self.max_pending = max_pending
         self.busy_retry_after_s = 10.0
         self.failure_ttl_s = failure_ttl_s
-        self._locks_dir = Path(self.cache.directory) / "locks"
-        self._locks_dir.mkdir(parents=True, exist_ok=True)
         self._inflight: dict[str, Future[Result]] = {}
         self._inflight_ids: dict[str, str] = {}
         self._failures: dict[str, tuple[float, str]] = {}
@@ -100,9 +94,8 @@ class FindingsService:
         return self.cache.get(key) or self.cache.get_recent(key)
 
     def _generate(self, paper: Paper, key: str) -> Result:
-        lock_name = hashlib.sha256(key.encode()).hexdigest()[:32] + ".lock"
         try:
-            with FileLock(str(self._locks_dir / lock_name)):
+            with self.cache.single_flight(key):
                 found = self._lookup(key)  # another process may have made it meanwhile
                 if found is not None:
                     return found

@@ -1,0 +1,195 @@
+"""One behaviour suite, run against both stores: diskcache (embedded) and a real PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from keyfindings import Paper, Summarizer
+from keyfindings.backends.openai_compat import OpenAICompatBackend
+from keyfindings.errors import StorageError
+from keyfindings.pg_store import PostgresStore
+from keyfindings.store import ResultStore, open_store
+from tests.conftest import FAST_RETRY, FIXTURES, rct_answer
+from tests.scripted_server import ScriptedServer, chat
+
+ROOT = Path(__file__).parents[1]
+
+
+def summarizer(server: ScriptedServer, store: ResultStore, **kwargs: Any) -> Summarizer:
+    backend = OpenAICompatBackend("test-model", base_url=server.base_url, timeout=10)
+    return Summarizer(backend, cache=store, retry=FAST_RETRY, **kwargs)
+
+
+def spec_of(store: ResultStore) -> str:
+    return store.dsn if isinstance(store, PostgresStore) else str(store.directory)
+
+
+def test_hits_misses_and_a_changed_configuration(
+    store: ResultStore, server: ScriptedServer, rct: Paper
+) -> None:
+    server.handler = lambda body: chat(rct_answer())
+    first = summarizer(server, store).summarize(rct)
+    again = summarizer(server, store).summarize(rct)
+    assert first.status == "ok" and not first.cached and again.cached and server.calls == 1
+    other = summarizer(server, store, params={"temperature": 0.3}).summarize(rct)
+    assert not other.cached and server.calls == 2  # another configuration: a miss
+    s = summarizer(server, store)
+    assert store.lookup(rct.id, s.scope()) == s.key_for(rct)
+    assert store.get_answers(s.answers_key(rct)) is not None
+    stats = store.stats()
+    assert stats["entries"] == 2 and stats["by_prompt"] == {"key_findings@v1": 2}
+    assert store.clear("key_findings@v9") == {"results": 0, "flagged": 0, "answers": 0}
+    assert store.clear("key_findings@v1")["results"] == 2
+    assert store.get(s.key_for(rct)) is None
+
+
+def test_flagged_results_are_kept_briefly(
+    store: ResultStore, server: ScriptedServer, rct: Paper
+) -> None:
+    server.handler = lambda body: chat(
+        rct_answer(results=[{"text": "Infections fell by 99%.", "evidence": [6]}])
+    )
+    s = summarizer(server, store)
+    flagged = s.summarize(rct)
+    assert flagged.status == "flagged"
+    key = s.key_for(rct)
+    assert store.get(key) is None and store.get_recent(key) is not None
+    store.put(key, flagged, scope=s.scope(), recent_ttl_s=0.2)
+    deadline = time.monotonic() + 10
+    while store.get_recent(key) is not None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert store.get(key) is None  # and it never was an accepted result
+
+
+def test_reports_are_kept_with_their_result(store: ResultStore) -> None:
+    assert store.add_report("kf1:sha256:x", {"paper_id": "p", "reason": "r"}, tag="a@v1")
+    assert store.reports() == [{"paper_id": "p", "reason": "r", "key": "kf1:sha256:x"}]
+
+
+HOLDER = """
+import sys, time
+from keyfindings.pg_store import PostgresStore
+from keyfindings.store import open_store
+spec = sys.argv[1]
+store = PostgresStore(spec, lease_s=1.0) if spec.startswith("postgresql") else open_store(spec)
+with store.single_flight("kf1:sha256:paper"):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_killed_holder_does_not_block_the_paper(store: ResultStore) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, spec_of(store)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.communicate(timeout=30)
+    done = threading.Event()
+
+    def take_over() -> None:
+        with store.single_flight("kf1:sha256:paper"):
+            done.set()
+
+    thread = threading.Thread(target=take_over, daemon=True)
+    thread.start()
+    assert done.wait(timeout=30)  # after the lock's release, or the lease's expiry
+
+
+FLIGHT = """
+import sys
+from keyfindings import Paper, Summarizer
+from keyfindings.backends.openai_compat import OpenAICompatBackend
+from keyfindings.service import FindingsService
+from keyfindings.store import open_store
+paper = Paper.model_validate_json(open(sys.argv[3]).read())
+backend = OpenAICompatBackend("test-model", base_url=sys.argv[2], timeout=30)
+service = FindingsService(Summarizer(backend, cache=open_store(sys.argv[1])))
+print("waiting", flush=True)
+result = service.get_findings(paper, budget_s=50)
+print(result.status, result.cached, flush=True)
+"""
+
+
+def test_processes_share_one_model_call(store: ResultStore, server: ScriptedServer) -> None:
+    release = threading.Event()
+
+    def held(body: dict[str, Any]) -> Any:
+        release.wait(timeout=60)
+        return chat(rct_answer())
+
+    server.handler = held
+    command = [sys.executable, "-c", FLIGHT, spec_of(store), server.base_url]
+    procs = [
+        subprocess.Popen(
+            [*command, str(FIXTURES / "rct.json")], cwd=ROOT, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(3)
+    ]
+    for proc in procs:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "waiting"
+    deadline = time.monotonic() + 30
+    while server.calls < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    release.set()
+    outputs = sorted(p.communicate(timeout=60)[0].split() for p in procs)
+    assert server.calls == 1
+    assert outputs == [["ok", "False"], ["ok", "True"], ["ok", "True"]]
+
+
+def test_fifty_concurrent_requests_make_one_call(
+    store: ResultStore, server: ScriptedServer, rct: Paper
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from keyfindings.service import FindingsService
+
+    def slow(body: dict[str, Any]) -> Any:
+        reply = chat(rct_answer())
+        reply.delay = 0.5
+        return reply
+
+    server.handler = slow
+    service = FindingsService(summarizer(server, store))
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        outcomes = list(pool.map(lambda _: service.get_findings(rct, budget_s=30), range(50)))
+    assert server.calls == 1 and all(o.status == "ok" for o in outcomes)
+
+
+def test_a_restarted_database_is_a_clear_error_then_recovers(
+    server: ScriptedServer, rct: Paper
+) -> None:
+    from tests.postgres import PostgresServer
+
+    database = PostgresServer.start()
+    try:
+        store = open_store(database.create_database("kf"))
+        server.handler = lambda body: chat(rct_answer())
+        summarizer(server, store).summarize(rct)
+        database.stop(remove=False)
+        with pytest.raises(StorageError, match=r"the store at postgresql://postgres@127\.0\.0\.1"):
+            summarizer(server, store).summarize(rct)
+        database.pg_ctl("start")
+        deadline = time.monotonic() + 30
+        while True:  # broken pooled connections are dropped; fresh ones work
+            try:
+                result = summarizer(server, store).summarize(rct)
+                break
+            except StorageError:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        assert result.cached and server.calls == 1  # nothing lost, nothing half-written
+        store.close()
+    finally:
+        database.stop()
