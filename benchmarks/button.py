@@ -5,7 +5,9 @@
 2. the same over HTTP with wrk (Debian's ``wrk``; a Python client when it is missing), against
    ``/healthz`` on the same server as the baseline;
 3. 100 concurrent requests for one uncached paper against a slow scripted model server: how many
-   model calls were made (goal: exactly 1).
+   model calls were made (goal: exactly 1);
+4. the same hit latency and HTTP rate with the shared PostgreSQL store (a local server started
+   for the run, as the tests do), as ratios against the diskcache numbers of this run.
 
     .venv/bin/python benchmarks/button.py
 """
@@ -125,6 +127,46 @@ def single_flight(tmp: Path) -> None:
     server.stop()
 
 
+def store_hit_latency(service: FindingsService, paper: Paper, n: int = 2000) -> float:
+    """p50 of ``get_findings`` on a hit, in seconds (printed with p99)."""
+    samples = []
+    for _ in range(n):
+        t = time.perf_counter()
+        service.get_findings(paper)
+        samples.append(time.perf_counter() - t)
+    p50, p99 = percentiles(samples)
+    print(f"  {service.cache.directory}: hit p50 {p50 * 1e6:.0f} us, p99 {p99 * 1e6:.0f} us")
+    return p50
+
+
+def compare_stores(tmp: Path) -> None:
+    from keyfindings.store import open_store
+    from tests.postgres import PostgresServer
+
+    try:
+        database = PostgresServer.start()
+    except (RuntimeError, OSError) as exc:
+        print(f"PostgreSQL store: skipped ({exc})")
+        return
+    server = ScriptedServer().start()
+    server.handler = lambda body: chat(rct_answer())
+    paper = Paper.model_validate(json.loads(RCT.read_text()))
+    rates = {}
+    try:
+        print("get_findings cache hit by store:")
+        for name, spec in (("diskcache", str(tmp / "d")), ("postgres", database.dsn("postgres"))):
+            backend = OpenAICompatBackend("bench", base_url=server.base_url, timeout=30)
+            service = FindingsService(Summarizer(backend, cache=open_store(spec)))
+            service.get_findings(paper)
+            rates[name] = store_hit_latency(service, paper)
+            http_throughput(service, paper)
+            service.close()
+        print(f"  postgres / diskcache hit latency: {rates['postgres'] / rates['diskcache']:.1f}x")
+    finally:
+        server.stop()
+        database.stop()
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         server = ScriptedServer().start()
@@ -138,6 +180,7 @@ def main() -> None:
         service.close()
         server.stop()
         single_flight(Path(tmp))
+        compare_stores(Path(tmp))
 
 
 if __name__ == "__main__":
