@@ -193,3 +193,17 @@ def test_a_restarted_database_is_a_clear_error_then_recovers(
         store.close()
     finally:
         database.stop()
+
+
+def test_rate_limits_are_shared_by_servers_on_one_store(postgres: Any) -> None:
+    from keyfindings.service.access import SharedLimits
+
+    dsn = postgres.create_database("kf_rate_shared")
+    one, two = PostgresStore(dsn), PostgresStore(dsn)  # two servers' connections
+    first, second = SharedLimits(one, 1.0, burst=2), SharedLimits(two, 1.0, burst=2)
+    assert first.take("ip-1.2.3.4") is None and second.take("ip-1.2.3.4") is None
+    wait = first.take("ip-1.2.3.4")
+    assert wait is not None and 0 < wait <= 60  # the bucket the two share is empty
+    assert second.take("ip-5.6.7.8") is None  # another client has its own
+    one.close()
+    two.close()

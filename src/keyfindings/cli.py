@@ -254,7 +254,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from keyfindings.service.access import ApiKeys, ClientLimits
+    from keyfindings.pg_store import PostgresStore
+    from keyfindings.service.access import ApiKeys, ClientLimits, Limiter, SharedLimits
     from keyfindings.service.app import AccessPolicy, create_app, default_demo_paper
     from keyfindings.service.catalogue import Catalogue
     from keyfindings.service.flight import FindingsService
@@ -277,9 +278,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     service = FindingsService(
         build_summarizer(args), max_pending=args.max_pending, catalogue=catalogue
     )
+    store = service.cache
+    limits: Limiter = (  # shared by every server on one PostgreSQL store
+        SharedLimits(store, args.rate_limit)
+        if isinstance(store, PostgresStore)
+        else ClientLimits(per_minute=args.rate_limit)
+    )
     access = AccessPolicy(
         api_keys=keys,
-        limits=ClientLimits(per_minute=args.rate_limit),
+        limits=limits,
         cors_origins=tuple(args.cors_origin),
     )
     load = getattr(service.summarizer.backend, "load", None)

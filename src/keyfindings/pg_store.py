@@ -58,6 +58,11 @@ CREATE TABLE IF NOT EXISTS kf_reports (
     body jsonb NOT NULL
 );
 CREATE INDEX IF NOT EXISTS kf_reports_key ON kf_reports (key);
+CREATE TABLE IF NOT EXISTS kf_rate (
+    client text PRIMARY KEY,
+    tokens float8 NOT NULL,
+    updated_at timestamptz NOT NULL
+);
 """
 _LIVE = "(expires_at IS NULL OR expires_at > now())"
 _KIND_COUNTS = {"result": "results", "flagged": "flagged", "answers": "answers"}
@@ -114,7 +119,7 @@ class PostgresStore:
             row = conn.execute("SELECT value FROM kf_meta WHERE name = 'schema_version'").fetchone()
         return int(row[0]) if row else SCHEMA_VERSION
 
-    def _one(self, sql: str, params: tuple[Any, ...]) -> Any:
+    def _one(self, sql: str, params: tuple[Any, ...] | dict[str, Any]) -> Any:
         with self._storage(), self._pool.connection() as conn:
             row = conn.execute(sql, params).fetchone()
         return row[0] if row else None
@@ -277,6 +282,26 @@ class PostgresStore:
             sql = "DELETE FROM kf_claims WHERE key = %s AND holder = %s"
             with self._storage(), self._pool.connection() as conn:
                 conn.execute(sql, (key, self._holder))
+
+    def take_token(self, client: str, per_minute: float, burst: float) -> float | None:
+        """A token bucket per client shared by every server: None if a token was taken, else
+        the seconds until one is available. One statement, so concurrent servers cannot both
+        spend the last token."""
+        rate = per_minute / 60.0
+        refill = "LEAST(%(burst)s, kf_rate.tokens + "
+        refill += "EXTRACT(EPOCH FROM now() - kf_rate.updated_at) * %(rate)s)"
+        taken = self._one(
+            "INSERT INTO kf_rate (client, tokens, updated_at) "
+            "VALUES (%(client)s, %(burst)s - 1, now()) "
+            f"ON CONFLICT (client) DO UPDATE SET tokens = {refill} - 1, updated_at = now() "
+            f"WHERE {refill} >= 1 RETURNING tokens",
+            {"client": client, "burst": burst, "rate": rate},
+        )
+        if taken is not None:
+            return None
+        sql = f"SELECT {refill} FROM kf_rate WHERE client = %(client)s"
+        current = self._one(sql, {"client": client, "burst": burst, "rate": rate}) or 0.0
+        return (1 - float(current)) / rate if rate else 60.0
 
     def close(self) -> None:
         """Close the pool's connections."""

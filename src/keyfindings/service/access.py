@@ -13,6 +13,7 @@ import threading
 import time
 from collections import OrderedDict
 from pathlib import Path
+from typing import Protocol
 
 from keyfindings.errors import ConfigError
 
@@ -84,3 +85,29 @@ class ClientLimits:
             while len(self._buckets) > self.max_clients:
                 self._buckets.popitem(last=False)
         return wait
+
+
+class TokenStore(Protocol):
+    """A store that keeps token buckets (``PostgresStore``)."""
+
+    def take_token(self, client: str, per_minute: float, burst: float) -> float | None: ...
+
+
+class Limiter(Protocol):
+    """What the app asks before it spends model time for a client."""
+
+    def take(self, client: str) -> float | None: ...
+
+
+class SharedLimits:
+    """``ClientLimits`` kept in the shared store, so every server behind the load balancer
+    counts against the same budget per client."""
+
+    def __init__(self, store: TokenStore, per_minute: float, *, burst: int = 5) -> None:
+        self.store = store
+        self.per_minute = per_minute
+        self.burst = float(max(1, burst))
+
+    def take(self, client: str) -> float | None:
+        """Spend one token; None if allowed, else the seconds until one is available."""
+        return self.store.take_token(client, self.per_minute, self.burst)

@@ -48,7 +48,7 @@ from keyfindings.errors import (
 from keyfindings.loaders import load_papers
 from keyfindings.paper import Paper
 from keyfindings.schema import Result
-from keyfindings.service.access import ApiKeys, ClientLimits
+from keyfindings.service.access import ApiKeys, ClientLimits, Limiter
 from keyfindings.service.flight import Failed, FindingsService, Pending
 from keyfindings.service.openapi import docs_page, openapi_document
 from keyfindings.service.readiness import Readiness
@@ -85,10 +85,10 @@ class AccessPolicy:
     """
 
     api_keys: ApiKeys = field(default_factory=lambda: ApiKeys([]))
-    limits: ClientLimits = field(default_factory=lambda: ClientLimits(per_minute=30))
+    limits: Limiter = field(default_factory=lambda: ClientLimits(per_minute=30))
     body_timeout_s: float = 30.0
     cors_origins: tuple[str, ...] = ()  # browsers on these origins may call the API
-    report_limits: ClientLimits = field(default_factory=lambda: ClientLimits(per_minute=10))
+    report_limits: Limiter = field(default_factory=lambda: ClientLimits(per_minute=10))
 
 
 class RequestIds:
