@@ -5,7 +5,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -121,6 +121,16 @@ def rct_answer(**changes: Any) -> dict[str, Any]:
     }
     answer.update(changes)
     return answer
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 30.0) -> Any:
+    """Poll ``condition`` until it returns something truthy, and return that; fail the test
+    after ``timeout`` seconds (every wait in the tests has a deadline)."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"still waiting after {timeout:g} s"
+        time.sleep(0.02)
+    return value
 
 
 @contextmanager

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from keyfindings import ResultCache, RetryPolicy, Summarizer
 from keyfindings.backends.openai_compat import OpenAICompatBackend
 from keyfindings.batch import dry_run, errors_path, run_batch
 from keyfindings.joblog import scan_results
+from tests.conftest import wait_until
 from tests.scripted_server import ScriptedServer
 from tests.synthetic import FaultyHandler, paper, write_jsonl
 
@@ -100,10 +100,7 @@ def test_sigkill_mid_run_then_resume(server: ScriptedServer, tmp_path: Path) -> 
     out = tmp_path / "out.jsonl"
     cmd = batch_command(source, out, server, tmp_path)
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while len(lines(out)) < 30:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(lambda: len(lines(out)) >= 30, timeout=60)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     release.set()
@@ -208,10 +205,7 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(
     proc = subprocess.Popen(
         cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
-    deadline = time.monotonic() + 60
-    while len(lines(out)) < 10:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(lambda: len(lines(out)) >= 10, timeout=60)
     proc.send_signal(signal.SIGINT)
     release.set()  # answers may come now: the run must still stop, not finish the 200
     _, stderr = proc.communicate(timeout=60)

@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,7 +18,7 @@ import pytest
 from keyfindings import Paper, Result, ResultCache
 from keyfindings.service import FindingsService, Pending
 from keyfindings.service.app import MAX_BODY_BYTES, create_app
-from tests.conftest import FIXTURES, rct_answer, running
+from tests.conftest import FIXTURES, rct_answer, running, wait_until
 from tests.scripted_server import ScriptedServer, chat
 from tests.synthetic import good_answer
 
@@ -84,10 +83,7 @@ def test_budget_runs_out_then_result_lands(
     outcome = service.get_findings(rct, budget_s=0.1)
     assert isinstance(outcome, Pending) and outcome.paper_id == "pmid-90000001"
     assert isinstance(service.by_id("pmid-90000001"), Pending)
-    deadline = time.monotonic() + 10
-    while not isinstance(service.by_id("pmid-90000001"), Result) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert isinstance(service.by_id("pmid-90000001"), Result)
+    wait_until(lambda: isinstance(service.by_id("pmid-90000001"), Result))
     assert isinstance(service.get_findings(rct, budget_s=0.1), Result)
     assert server.calls == 1
 
@@ -117,10 +113,7 @@ print(result.status, result.cached, flush=True)
     ]
     for proc in procs:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "waiting"
-    deadline = time.monotonic() + 30
-    while server.calls < 1:  # one of them has asked; the other waits on its lock
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    wait_until(lambda: server.calls >= 1)  # one of them has asked; the other waits on its lock
     release.set()
     outputs = sorted(p.communicate(timeout=60)[0].split() for p in procs)
     assert server.calls == 1
@@ -154,11 +147,10 @@ def test_http_pending_then_ready(http: httpx2.Client, server: ScriptedServer) ->
     assert pending.status_code == 202 and pending.json()["status"] == "pending"
     assert pending.headers["retry-after"]
     assert http.get("/v1/papers/pmid-90000001/key-findings").status_code == 202
-    deadline = time.monotonic() + 30
-    while (status := http.get("/v1/papers/pmid-90000001/key-findings").status_code) == 202:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    assert status == 200
+    ready = wait_until(
+        lambda: (r := http.get("/v1/papers/pmid-90000001/key-findings")).status_code != 202 and r
+    )
+    assert ready.status_code == 200
 
 
 def test_http_bad_requests_are_json_4xx(http: httpx2.Client) -> None:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 from keyfindings import Paper
 from keyfindings.service.catalogue import Catalogue
-from tests.conftest import rct_answer
+from tests.conftest import rct_answer, wait_until
 from tests.scripted_server import ScriptedServer, chat, error
 from tests.synthetic import good_answer
 from tests.synthetic import paper as synthetic_paper
@@ -44,10 +43,9 @@ def test_pending_says_where_to_poll_and_a_failure_is_reported_there(
     assert pending.status_code == 202 and pending.headers["location"] == FINDINGS
     assert pending.headers["cache-control"] == "no-store" and pending.headers["retry-after"]
     release.set()
-    deadline = time.monotonic() + 30
-    while (polled := http.get(pending.headers["location"])).status_code == 202:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    polled = wait_until(
+        lambda: (r := http.get(pending.headers["location"])).status_code != 202 and r
+    )
     error_body = polled.json()["error"]
     assert polled.status_code == 503 and error_body["type"] == "generation_failed"
     assert "upstream" not in polled.text and polled.headers["retry-after"]
@@ -157,10 +155,7 @@ def test_the_openapi_document_validates_and_matches_real_responses(
 
     pending = http.post("/v1/key-findings", params={"budget_s": "0"}, json=RCT)
     check("Pending", pending.json())
-    deadline = time.monotonic() + 30
-    while (done := http.get(FINDINGS)).status_code == 202:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    done = wait_until(lambda: (r := http.get(FINDINGS)).status_code != 202 and r)
     check("Result", done.json())
     check("ErrorResponse", http.get("/v1/papers/nope/key-findings").json())
     operations = document["paths"]["/v1/papers/{paper_id}/key-findings"]["get"]["responses"]

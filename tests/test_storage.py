@@ -22,6 +22,7 @@ from keyfindings.backends.local import LocalBackend
 from keyfindings.cli import main
 from keyfindings.joblog import OutputLock
 from keyfindings.prompts import GenerationParams
+from tests.conftest import wait_until
 from tests.scripted_server import ScriptedServer
 from tests.synthetic import FaultyHandler, write_jsonl
 from tests.test_batch import ROOT, batch_command, lines
@@ -89,10 +90,7 @@ def test_a_second_batch_on_the_same_output_refuses(server: ScriptedServer, tmp_p
     out = tmp_path / "out.jsonl"
     cmd = batch_command(source, out, server, tmp_path)
     first = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while not lines(out):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(lambda: lines(out), timeout=60)
     second = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
     release.set()
     first.wait(timeout=120)

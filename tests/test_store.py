@@ -18,7 +18,7 @@ from keyfindings.backends.openai_compat import OpenAICompatBackend
 from keyfindings.errors import StorageError
 from keyfindings.pg_store import PostgresStore
 from keyfindings.store import ResultStore, open_store
-from tests.conftest import FAST_RETRY, FIXTURES, rct_answer
+from tests.conftest import FAST_RETRY, FIXTURES, rct_answer, wait_until
 from tests.scripted_server import ScriptedServer, chat
 
 ROOT = Path(__file__).parents[1]
@@ -64,10 +64,7 @@ def test_flagged_results_are_kept_briefly(
     key = s.key_for(rct)
     assert store.get(key) is None and store.get_recent(key) is not None
     store.put(key, flagged, scope=s.scope(), recent_ttl_s=0.2)
-    deadline = time.monotonic() + 10
-    while store.get_recent(key) is not None:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(lambda: store.get_recent(key) is None)
     assert store.get(key) is None  # and it never was an accepted result
 
 
@@ -138,10 +135,7 @@ def test_processes_share_one_model_call(store: ResultStore, server: ScriptedServ
     ]
     for proc in procs:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "waiting"
-    deadline = time.monotonic() + 30
-    while server.calls < 1:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    wait_until(lambda: server.calls >= 1)
     release.set()
     outputs = sorted(p.communicate(timeout=60)[0].split() for p in procs)
     assert server.calls == 1
