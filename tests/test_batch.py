@@ -203,7 +203,14 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(
     out = tmp_path / "out.jsonl"
     cmd = batch_command(source, out, server, tmp_path)
     proc = subprocess.Popen(
-        cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        cmd,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A shell's background job ignores SIGINT and its children inherit that; a person
+        # pressing Ctrl-C runs it in the foreground.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     wait_until(lambda: len(lines(out)) >= 10, timeout=60)
     proc.send_signal(signal.SIGINT)
