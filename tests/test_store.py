@@ -201,3 +201,42 @@ def test_rate_limits_are_shared_by_servers_on_one_store(postgres: Any) -> None:
     assert second.take("ip-5.6.7.8") is None  # another client has its own
     one.close()
     two.close()
+
+
+def test_the_served_configuration_switches_and_falls_back(
+    store: ResultStore, server: ScriptedServer, rct: Paper
+) -> None:
+    from keyfindings.service import FindingsService
+
+    server.handler = lambda body: chat(rct_answer())
+    other = Paper.model_validate({**rct.model_dump(), "id": "p-other", "title": "Another paper"})
+    old = summarizer(server, store)
+    new = summarizer(server, store, params={"temperature": 0.2})
+    old.summarize(rct)
+    old.summarize(other)
+    new.summarize(rct)  # the regeneration has reached one paper so far
+    served = [{"prompt": "key_findings@v1", "model": "test-model", "scope": s.scope()}
+              for s in (new, old)]  # fmt: skip
+    store.set_served(served)
+    assert store.served() == served
+    button = FindingsService(new, fallback_scopes=[c["scope"] for c in store.served()])
+    assert button.by_id(rct.id) == new.cached(rct)  # regenerated: the new configuration
+    assert button.by_id("p-other") == old.cached(other)  # not yet: still the old one
+    store.set_served(served[1:])  # switch back
+    back = FindingsService(old, fallback_scopes=[c["scope"] for c in store.served()])
+    assert back.by_id(rct.id) == old.cached(rct)
+    assert new.cached(rct) != old.cached(rct)
+
+
+def test_serve_config_from_the_command_line(server: ScriptedServer, tmp_path: Path) -> None:
+    from tests.test_cli import run
+
+    common = ["--base-url", server.base_url, "--model", "m", "--cache-dir", str(tmp_path)]
+    first = run("store", "serve-config", *common)
+    second = run("store", "serve-config", *common, "--prompt", "key_findings_compact@v2")
+    assert first.returncode == 0 and second.returncode == 0, second.stderr
+    assert second.stdout.splitlines()[0].startswith("serving   key_findings_compact@v2 · m")
+    assert second.stdout.splitlines()[1].startswith("fallback  key_findings@v1 · m")
+    back = run("store", "serve-config", *common, "--back")
+    assert back.stdout.startswith("serving   key_findings@v1 · m")
+    assert len(back.stdout.splitlines()) == 1

@@ -34,6 +34,7 @@ _RECENT = "recent:"
 _INDEX = "index:"
 _ANSWERS = "answers:"
 _REPORTS = "reports:"
+_SERVED = "meta:served"
 MAX_REPORTS_PER_RESULT = 100
 
 
@@ -241,6 +242,17 @@ class ResultCache:
             "by_prompt": counts["results"],
             "flagged_by_prompt": counts["flagged"],
         }
+
+    def served(self) -> list[dict[str, str]]:
+        """The served configurations, newest first (see ``ResultStore.served``)."""
+        with self._storage():
+            value = self._cache.get(_SERVED)
+        return list(json.loads(value)) if isinstance(value, str) else []
+
+    def set_served(self, history: list[dict[str, str]]) -> None:
+        """Replace the served configurations."""
+        with self._storage():
+            self._cache.set(_SERVED, canonical_json(history))
 
     @contextmanager
     def single_flight(self, key: str) -> Iterator[None]:

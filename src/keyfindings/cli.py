@@ -275,8 +275,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
             + (f" ({catalogue.skipped} records skipped)" if catalogue.skipped else ""),
             file=sys.stderr,
         )
+    summarizer = build_summarizer(args)
+    assert summarizer.cache is not None
+    served = summarizer.cache.served()
+    if served and not args.prompt and served[0]["prompt"] != summarizer.prompt.ref.ref:
+        summarizer.close()
+        args.prompt = served[0]["prompt"]  # the store names what is served
+        summarizer = build_summarizer(args)
+    assert summarizer.cache is not None
+    if served and served[0]["scope"] != summarizer.scope():
+        print(
+            f"keyfindings: warning: the store serves {served[0]['prompt']} · "
+            f"{served[0]['model']}, but this server runs another configuration",
+            file=sys.stderr,
+        )
     service = FindingsService(
-        build_summarizer(args), max_pending=args.max_pending, catalogue=catalogue
+        summarizer,
+        max_pending=args.max_pending,
+        catalogue=catalogue,
+        fallback_scopes=[config["scope"] for config in served],
     )
     store = service.cache
     limits: Limiter = (  # shared by every server on one PostgreSQL store
@@ -409,14 +426,36 @@ def cmd_reports(args: argparse.Namespace) -> int:
 
 
 def cmd_store(args: argparse.Namespace) -> int:
-    """Create or migrate the shared store's schema."""
+    """Create the shared store's schema, or say which configuration the button serves."""
     from keyfindings.pg_store import PostgresStore
 
-    store = open_results(args)
-    if not isinstance(store, PostgresStore):
-        raise UsageError("store init needs --store postgresql://… (or KEYFINDINGS_STORE)")
-    print(f"store {store.directory}: schema version {store.init()}")
-    store.close()
+    if args.action == "init":
+        shared = open_results(args)
+        if not isinstance(shared, PostgresStore):
+            raise UsageError("store init needs --store postgresql://… (or KEYFINDINGS_STORE)")
+        print(f"store {shared.directory}: schema version {shared.init()}")
+        shared.close()
+        return 0
+    summarizer = build_summarizer(args)
+    store = summarizer.cache
+    assert store is not None  # build_summarizer opens one unless --no-cache
+    history = store.served()
+    if args.back:
+        if len(history) < 2:
+            raise KeyFindingsError("there is no earlier served configuration to go back to")
+        history = history[1:]
+    elif not args.show:
+        entry = {
+            "prompt": summarizer.prompt.ref.ref,
+            "model": summarizer.backend.model,
+            "scope": summarizer.scope(),
+        }
+        history = [entry, *[h for h in history if h["scope"] != entry["scope"]]][:10]
+    store.set_served(history)
+    for n, config in enumerate(history):
+        state = "serving" if n == 0 else "fallback"
+        print(f"{state:<9} {config['prompt']} · {config['model']} ({config['scope'][:12]})")
+    summarizer.close()
     return 0
 
 
@@ -664,10 +703,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "store",
         "the shared results store (PostgreSQL)",
-        "Creates or migrates the schema keyfindings keeps its results in (idempotent).",
+        "init creates or migrates the schema (idempotent). serve-config names the configuration "
+        "(prompt + model) the button serves after a regeneration; papers it has not reached "
+        "yet keep being served from the earlier ones. Servers read it when they start.",
         "keyfindings store init --store postgresql://kf@db.internal/keyfindings",
+        "keyfindings store serve-config --prompt key_findings@v2 --model gpt-4o-mini",
+        "keyfindings store serve-config --back   # the previous configuration again",
     )
-    p.add_argument("action", choices=["init"])
+    p.add_argument("action", choices=["init", "serve-config"])
+    p.add_argument("--back", action="store_true", help="serve-config: switch back one step")
+    p.add_argument("--show", action="store_true", help="serve-config: only show the list")
+    _add_model_options(p, cache_options=False)
     p.set_defaults(func=cmd_store)
 
     p = command(

@@ -283,6 +283,20 @@ class PostgresStore:
             with self._storage(), self._pool.connection() as conn:
                 conn.execute(sql, (key, self._holder))
 
+    def served(self) -> list[dict[str, str]]:
+        """The served configurations, newest first (see ``ResultStore.served``)."""
+        value = self._one("SELECT value FROM kf_meta WHERE name = 'served'", ())
+        return list(json.loads(value)) if value else []
+
+    def set_served(self, history: list[dict[str, str]]) -> None:
+        """Replace the served configurations (one statement: servers see old or new)."""
+        with self._storage(), self._pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO kf_meta (name, value) VALUES ('served', %s) "
+                "ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+                (json.dumps(history),),
+            )
+
     def take_token(self, client: str, per_minute: float, burst: float) -> float | None:
         """A token bucket per client shared by every server: None if a token was taken, else
         the seconds until one is available. One statement, so concurrent servers cannot both

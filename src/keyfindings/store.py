@@ -64,6 +64,13 @@ class ResultStore(Protocol):
         """Held by one caller at a time per key, across processes (and, for a shared store,
         machines); a holder that dies releases it (lock or lease)."""
 
+    def served(self) -> list[dict[str, str]]:
+        """The configurations the button serves, newest first (``prompt``, ``model``,
+        ``scope``); the later ones still serve papers the first has not reached."""
+
+    def set_served(self, history: list[dict[str, str]]) -> None:
+        """Replace that list (``keyfindings store serve-config``)."""
+
     def close(self) -> None:
         """Release connections."""
 

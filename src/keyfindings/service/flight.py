@@ -18,7 +18,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -75,6 +75,7 @@ class FindingsService:
         max_pending: int = 32,
         catalogue: Catalogue | None = None,
         failure_ttl_s: float = FAILED_TTL_S,
+        fallback_scopes: Sequence[str] = (),
     ) -> None:
         if summarizer.cache is None:
             raise ConfigError("the button needs a cache: build the Summarizer with use_cache=True")
@@ -84,6 +85,8 @@ class FindingsService:
         self.max_pending = max_pending
         self.busy_retry_after_s = 10.0
         self.failure_ttl_s = failure_ttl_s
+        # Earlier served configurations: their results stand until this one reaches the paper.
+        self.fallback_scopes = [s for s in fallback_scopes if s != summarizer.scope()]
         self._inflight: dict[str, Future[Result]] = {}
         self._inflight_ids: dict[str, str] = {}
         self._failures: dict[str, tuple[float, str]] = {}
@@ -190,8 +193,12 @@ class FindingsService:
             if paper_id in self._inflight_ids:
                 return Pending(paper_id)
             failure = self._failures.get(paper_id)
-        key = self.cache.lookup(paper_id, self.summarizer.scope())
-        found = self._lookup(key) if key else None
+        found = None
+        for scope in (self.summarizer.scope(), *self.fallback_scopes):
+            key = self.cache.lookup(paper_id, scope)
+            found = self._lookup(key) if key else None
+            if found is not None:
+                break
         if found is None and failure is not None:
             left = self.failure_ttl_s - (time.monotonic() - failure[0])
             if left > 0:
