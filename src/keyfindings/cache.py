@@ -28,6 +28,7 @@ from filelock import FileLock
 
 from keyfindings.errors import StorageError
 from keyfindings.schema import Result
+from keyfindings.store import MAX_REPORTS_PER_RESULT
 
 KEY_PREFIX = "kf1:sha256:"
 _RECENT = "recent:"
@@ -35,7 +36,6 @@ _INDEX = "index:"
 _ANSWERS = "answers:"
 _REPORTS = "reports:"
 _SERVED = "meta:served"
-MAX_REPORTS_PER_RESULT = 100
 
 
 def canonical_json(value: Any) -> str:

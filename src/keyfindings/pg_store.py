@@ -26,6 +26,7 @@ from psycopg_pool import ConnectionPool
 
 from keyfindings.errors import StorageError
 from keyfindings.schema import Result
+from keyfindings.store import MAX_REPORTS_PER_RESULT
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -66,7 +67,6 @@ CREATE TABLE IF NOT EXISTS kf_rate (
 """
 _LIVE = "(expires_at IS NULL OR expires_at > now())"
 _KIND_COUNTS = {"result": "results", "flagged": "flagged", "answers": "answers"}
-MAX_REPORTS_PER_RESULT = 100
 
 
 def redact_dsn(dsn: str) -> str:

@@ -16,6 +16,8 @@ from typing import Any, Protocol, runtime_checkable
 from keyfindings.schema import Result
 
 STORE_ENV = "KEYFINDINGS_STORE"
+# Reader reports kept per result: a flood adds nothing past this.
+MAX_REPORTS_PER_RESULT = 100
 
 
 @runtime_checkable
