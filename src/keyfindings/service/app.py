@@ -209,6 +209,14 @@ def _paper_json(paper: Paper) -> dict[str, Any]:
     return data
 
 
+def _not_json(request: Request) -> Response | None:
+    """415 unless the body is declared JSON: no cross-site form or text/plain POSTs."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type == "application/json":
+        return None
+    return _error(request, 415, "send JSON (Content-Type: application/json)")
+
+
 def _presented_key(request: Request) -> str | None:
     auth = request.headers.get("authorization", "")
     if auth[:7].lower() == "bearer ":
@@ -242,14 +250,16 @@ def create_app(
     def client_of(request: Request) -> str:
         return "ip-" + (request.client.host if request.client else "unknown")
 
-    def rate_limited(request: Request, client: str) -> Response | None:
-        wait = policy.limits.take(client)
+    def rate_limited(
+        request: Request, client: str, limits: Limiter | None = None, what: str = "generation"
+    ) -> Response | None:
+        wait = (limits or policy.limits).take(client)
         if wait is None:
             return None
         return _error(
             request,
             429,
-            "too many generation requests from this client; try again later",
+            f"too many {what} requests from this client; try again later",
             headers={"retry-after": str(math.ceil(wait))},
         )
 
@@ -267,9 +277,8 @@ def create_app(
         )
 
     async def create_findings(request: Request) -> Response:
-        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media_type != "application/json":
-            return _error(request, 415, "send the paper as JSON (Content-Type: application/json)")
+        if (refused := _not_json(request)) is not None:
+            return refused
         client = client_of(request)
         if policy.api_keys:
             key_id = policy.api_keys.verify(_presented_key(request))
@@ -296,9 +305,8 @@ def create_app(
     async def report_finding(request: Request) -> Response:
         """A reader says a finding is wrong. Public, so small, paced, and it changes nothing
         anyone is shown: it is kept for the operator."""
-        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media_type != "application/json":
-            return _error(request, 415, "send the report as JSON (Content-Type: application/json)")
+        if (refused := _not_json(request)) is not None:
+            return refused
         data = await _read_json(request, policy.body_timeout_s, limit=MAX_REPORT_BYTES)
         section, index = (
             (data.get("section"), data.get("index")) if isinstance(data, dict) else (None, None)
@@ -310,14 +318,9 @@ def create_app(
             or not isinstance(reason, str)
         ):
             raise HTTPException(400, 'expected {"section": "results", "index": 0, "reason": "..."}')
-        wait = policy.report_limits.take(client_of(request))
-        if wait is not None:
-            return _error(
-                request,
-                429,
-                "too many reports from this client; try again later",
-                headers={"retry-after": str(math.ceil(wait))},
-            )
+        limited = rate_limited(request, client_of(request), policy.report_limits, "report")
+        if limited is not None:
+            return limited
         found = await run_in_threadpool(
             service.report, request.path_params["paper_id"], section, index, reason
         )
