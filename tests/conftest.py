@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 import json
 import socket
 import threading
@@ -25,6 +26,14 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "pubmedq
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One assembled copy of the embedded model (1.1 GB) for the whole session."""
     return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage() -> Iterator[None]:
+    """Collect after every test, so an unclosed socket or file is reported by the test that
+    leaked it, not by whichever test the garbage collector happens to run in."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture(autouse=True)

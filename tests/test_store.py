@@ -13,20 +13,21 @@ from typing import Any
 
 import pytest
 
-from keyfindings import Paper, Summarizer
-from keyfindings.backends.openai_compat import OpenAICompatBackend
+from keyfindings import Paper
 from keyfindings.errors import StorageError
 from keyfindings.pg_store import PostgresStore
 from keyfindings.store import ResultStore, open_store
-from tests.conftest import FAST_RETRY, FIXTURES, rct_answer, wait_until
+from tests.conftest import FIXTURES, rct_answer, wait_until
 from tests.scripted_server import ScriptedServer, chat
 
 ROOT = Path(__file__).parents[1]
 
 
-def summarizer(server: ScriptedServer, store: ResultStore, **kwargs: Any) -> Summarizer:
-    backend = OpenAICompatBackend("test-model", base_url=server.base_url, timeout=10)
-    return Summarizer(backend, cache=store, retry=FAST_RETRY, **kwargs)
+@pytest.fixture
+def summarizer(make_summarizer: Any) -> Any:
+    """``summarizer(server, store, **options)``: closed at the end of the test, like all of
+    the tests' summarizers (an unclosed client leaks a socket)."""
+    return lambda server, store, **kwargs: make_summarizer(cache=store, timeout=10.0, **kwargs)
 
 
 def spec_of(store: ResultStore) -> str:
@@ -34,7 +35,7 @@ def spec_of(store: ResultStore) -> str:
 
 
 def test_hits_misses_and_a_changed_configuration(
-    store: ResultStore, server: ScriptedServer, rct: Paper
+    store: ResultStore, server: ScriptedServer, rct: Paper, summarizer: Any
 ) -> None:
     server.handler = lambda body: chat(rct_answer())
     first = summarizer(server, store).summarize(rct)
@@ -53,7 +54,7 @@ def test_hits_misses_and_a_changed_configuration(
 
 
 def test_flagged_results_are_kept_briefly(
-    store: ResultStore, server: ScriptedServer, rct: Paper
+    store: ResultStore, server: ScriptedServer, rct: Paper, summarizer: Any
 ) -> None:
     server.handler = lambda body: chat(
         rct_answer(results=[{"text": "Infections fell by 99%.", "evidence": [6]}])
@@ -143,7 +144,7 @@ def test_processes_share_one_model_call(store: ResultStore, server: ScriptedServ
 
 
 def test_fifty_concurrent_requests_make_one_call(
-    store: ResultStore, server: ScriptedServer, rct: Paper
+    store: ResultStore, server: ScriptedServer, rct: Paper, summarizer: Any
 ) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
@@ -158,11 +159,12 @@ def test_fifty_concurrent_requests_make_one_call(
     service = FindingsService(summarizer(server, store))
     with ThreadPoolExecutor(max_workers=50) as pool:
         outcomes = list(pool.map(lambda _: service.get_findings(rct, budget_s=30), range(50)))
+    service.close()
     assert server.calls == 1 and all(o.status == "ok" for o in outcomes)
 
 
 def test_a_restarted_database_is_a_clear_error_then_recovers(
-    server: ScriptedServer, rct: Paper
+    server: ScriptedServer, rct: Paper, summarizer: Any
 ) -> None:
     from tests.postgres import PostgresServer
 
@@ -204,7 +206,7 @@ def test_rate_limits_are_shared_by_servers_on_one_store(postgres: Any) -> None:
 
 
 def test_the_served_configuration_switches_and_falls_back(
-    store: ResultStore, server: ScriptedServer, rct: Paper
+    store: ResultStore, server: ScriptedServer, rct: Paper, summarizer: Any
 ) -> None:
     from keyfindings.service import FindingsService
 
