@@ -28,13 +28,13 @@ def local() -> LocalBackend:
 
 
 def summarize(backend: object, paper: Paper, **kwargs: object) -> Result:
-    summarizer = Summarizer(
+    with Summarizer(
         backend,
         prompt="key_findings_compact@v2",
         use_cache=False,  # type: ignore[arg-type]
         **kwargs,
-    )
-    return summarizer.summarize(paper)
+    ) as summarizer:
+        return summarizer.summarize(paper)
 
 
 def assert_faithful(result: Result) -> None:
