@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -13,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from keyfindings import Paper
+from keyfindings import Paper, Summarizer
+from keyfindings.backends.openai_compat import OpenAICompatBackend
 from keyfindings.errors import StorageError
 from keyfindings.pg_store import PostgresStore
 from keyfindings.store import ResultStore, open_store
@@ -242,3 +244,25 @@ def test_serve_config_from_the_command_line(server: ScriptedServer, tmp_path: Pa
     back = run("store", "serve-config", *common, "--back")
     assert back.stdout.startswith("serving   key_findings@v1 · m")
     assert len(back.stdout.splitlines()) == 1
+
+
+def test_stale_only_asks_the_shared_store(
+    postgres: Any, server: ScriptedServer, summarizer: Any, tmp_path: Path
+) -> None:
+    from keyfindings.batch import dry_run
+    from tests.synthetic import good_answer, write_jsonl
+
+    server.handler = lambda body: chat(good_answer(body["messages"][1]["content"]))
+    store = open_store(postgres.create_database("kf_stale"))
+    source = write_jsonl(tmp_path / "in.jsonl", range(4))
+    papers = [Paper.model_validate(json.loads(line)) for line in source.read_text().splitlines()]
+    current = summarizer(server, store)
+    for paper in papers[:2]:
+        current.summarize(paper)
+    backend = OpenAICompatBackend("an-older-model", base_url=server.base_url, timeout=10)
+    with Summarizer(backend, cache=store) as older:
+        older.summarize(papers[2])  # made by another model: stale
+    report = dry_run(current, [source], tmp_path / "none.jsonl", stale_only=True)
+    assert report.to_generate + report.cache_hits == 1  # only the stale paper (3rd)
+    assert report.skipped == 3  # 2 current, 1 never made (not stale: new)
+    store.close()

@@ -107,6 +107,19 @@ def _error_line(paper_id: str | None, error: BaseException, where: str | None = 
     return json.dumps(record, ensure_ascii=False)
 
 
+def _previous(summarizer: Summarizer, out: Path, stale_only: bool) -> dict[str, Produced]:
+    """What produced each paper's latest result. Resuming skips what OUT holds; with
+    ``--stale-only`` and a shared store, the store answers by SQL for every server's results."""
+    from keyfindings.pg_store import PostgresStore
+
+    if stale_only and isinstance(summarizer.cache, PostgresStore):
+        return {
+            paper_id: Produced(*produced)
+            for paper_id, produced in summarizer.cache.producers().items()
+        }
+    return scan_results(out)
+
+
 def current_producer(summarizer: Summarizer) -> Produced:
     """What this run would record as having produced a result."""
     ref = summarizer.prompt.ref
@@ -209,7 +222,11 @@ async def _run_locked(
     paced.backend = PacedBackend(summarizer.backend, limiter)
     results, errors = JsonlAppender(out), JsonlAppender(errors_path(out))
     selection = _Selection(
-        scan_results(out), current_producer(summarizer), stale_only, stats, errors
+        _previous(summarizer, out, stale_only),
+        current_producer(summarizer),
+        stale_only,
+        stats,
+        errors,
     )
     queue: asyncio.Queue[Paper | None] = asyncio.Queue(maxsize=2 * concurrency)
     notify = on_update or (lambda _stats: None)
@@ -309,7 +326,13 @@ def dry_run(
 ) -> DryRun:
     """Count papers, cache hits and estimated tokens and cost; no model is called."""
     stats = BatchStats()
-    selection = _Selection(scan_results(out), current_producer(summarizer), stale_only, stats, None)
+    selection = _Selection(
+        _previous(summarizer, out, stale_only),
+        current_producer(summarizer),
+        stale_only,
+        stats,
+        None,
+    )
     report = DryRun()
     for paper in selection.pick(inputs):
         if summarizer.cached(paper) is not None:

@@ -283,6 +283,18 @@ class PostgresStore:
             with self._storage(), self._pool.connection() as conn:
                 conn.execute(sql, (key, self._holder))
 
+    def producers(self) -> dict[str, tuple[str, str, str, str]]:
+        """Paper id → (prompt ref, prompt sha256, model, backend) of its latest accepted
+        result, by SQL: what ``batch --stale-only`` compares with the current run."""
+        sql = (
+            "SELECT DISTINCT ON (paper_id) paper_id, prompt, body->'prompt'->>'sha256', model, "
+            "body->>'backend' FROM kf_entries WHERE kind = 'result' "
+            "ORDER BY paper_id, created_at DESC"
+        )
+        with self._storage(), self._pool.connection() as conn:
+            rows = conn.execute(sql).fetchall()
+        return {row[0]: (row[1], row[2] or "", row[3], row[4] or "") for row in rows}
+
     def served(self) -> list[dict[str, str]]:
         """The served configurations, newest first (see ``ResultStore.served``)."""
         value = self._one("SELECT value FROM kf_meta WHERE name = 'served'", ())
