@@ -2,8 +2,9 @@
 
 Concurrent requests for one paper share a single generation:
 - in one process (threads or asyncio tasks) through one ``Future`` per cache key;
-- across worker processes sharing a cache directory through a file lock per key: the process
-  that gets the lock generates, the others wait for it and then read the cache.
+- across processes sharing a store through the store's ``single_flight`` (a file lock per key
+  for a cache directory; a claim row with a lease for PostgreSQL, across machines): the holder
+  generates, the others wait for it and then read the store.
 Generation runs in a background thread, so a caller whose time budget runs out gets ``Pending``
 and the result still lands in the cache for the next request. At most ``max_pending``
 generations wait or run at once; past that, callers get ``BusyError`` instead of a longer queue.
