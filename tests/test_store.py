@@ -266,3 +266,65 @@ def test_stale_only_asks_the_shared_store(
     assert report.to_generate + report.cache_hits == 1  # only the stale paper (3rd)
     assert report.skipped == 3  # 2 current, 1 never made (not stale: new)
     store.close()
+
+
+def serve_process(dsn: str, server: ScriptedServer) -> tuple[subprocess.Popen[str], str]:
+    """``keyfindings serve`` on a free port against the shared store; (process, base URL)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [sys.executable, "-m", "keyfindings.cli", "serve", "--port", str(port)]
+    command += ["--store", dsn, "--base-url", server.base_url, "--model", "test-model"]
+    proc = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def test_two_serve_processes_on_one_store_make_one_call(
+    postgres: Any, server: ScriptedServer
+) -> None:
+    import httpx2
+
+    release = threading.Event()
+
+    def held(body: dict[str, Any]) -> Any:
+        release.wait(timeout=60)
+        return chat(rct_answer())
+
+    server.handler = held
+    dsn = postgres.create_database("kf_two_servers")
+    servers = [serve_process(dsn, server) for _ in range(2)]
+    try:
+        for _, base in servers:
+            wait_until(lambda base=base: _answers(f"{base}/healthz"), timeout=60)
+        body = json.loads((FIXTURES / "rct.json").read_text())
+        pending = [
+            httpx2.post(f"{base}/v1/key-findings", params={"budget_s": "0"}, json=body)
+            for _, base in servers
+        ]
+        assert [r.status_code for r in pending] == [202, 202]
+        wait_until(lambda: server.calls >= 1)
+        release.set()
+        for _, base in servers:
+            done = wait_until(
+                lambda base=base: (r := httpx2.get(f"{base}{FINDINGS}")).status_code == 200 and r
+            )
+            assert done.json()["status"] == "ok"
+        assert server.calls == 1  # one model call for the paper, whichever server was asked
+    finally:
+        for proc, _ in servers:
+            proc.terminate()
+            proc.communicate(timeout=30)
+
+
+FINDINGS = "/v1/papers/pmid-90000001/key-findings"
+
+
+def _answers(url: str) -> bool:
+    import httpx2
+
+    try:
+        return httpx2.get(url, timeout=2).status_code == 200
+    except httpx2.HTTPError:
+        return False
