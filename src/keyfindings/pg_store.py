@@ -98,13 +98,9 @@ class PostgresStore:
     def _storage(self) -> Iterator[None]:
         try:
             yield
-        except (psycopg.Error, TimeoutError) as exc:
+        except psycopg.Error as exc:  # the pool's timeouts and closures are psycopg errors too
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise StorageError(f"the store at {self.directory} failed: {first}") from None
-        except Exception as exc:
-            if type(exc).__module__.startswith("psycopg_pool"):
-                raise StorageError(f"the store at {self.directory} is unreachable: {exc}") from None
-            raise
 
     def init(self) -> int:
         """Create or migrate the schema (idempotent); the schema version."""
