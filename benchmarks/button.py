@@ -139,6 +139,52 @@ def store_hit_latency(service: FindingsService, paper: Paper, n: int = 2000) -> 
     return p50
 
 
+def serve_processes(n: int, store: str, model_url: str) -> list[tuple[subprocess.Popen[str], str]]:
+    """``n`` real ``keyfindings serve`` processes on one store, ready to answer."""
+    import socket
+
+    import httpx2
+
+    started = []
+    for _ in range(n):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        command = [sys.executable, "-m", "keyfindings.cli", "serve", "--port", str(port)]
+        command += ["--store", store, "--base-url", model_url, "--model", "bench"]
+        command += ["--rate-limit", "1000000"]
+        proc = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.DEVNULL, text=True)
+        started.append((proc, f"http://127.0.0.1:{port}"))
+    for _, base in started:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx2.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx2.HTTPError:
+                time.sleep(0.1)
+    return started
+
+
+def processes_throughput(label: str, store: str, model_url: str, n: int) -> float:
+    """Cache-hit req/s over ``n`` serve processes on one store, loaded at the same time."""
+    import httpx2
+
+    servers = serve_processes(n, store, model_url)
+    try:
+        body = json.loads(RCT.read_text())
+        httpx2.post(f"{servers[0][1]}/v1/key-findings", json=body, timeout=60)
+        urls = [f"{base}/v1/papers/pmid-90000001/key-findings" for _, base in servers]
+        with ThreadPoolExecutor(len(urls)) as pool:
+            total = sum(pool.map(lambda url: python_load(url, 5.0), urls))
+        print(f"  {label}: {total:.0f} req/s on cache hits")
+        return total
+    finally:
+        for proc, _ in servers:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
 def compare_stores(tmp: Path) -> None:
     from keyfindings.store import open_store
     from tests.postgres import PostgresServer
@@ -162,6 +208,12 @@ def compare_stores(tmp: Path) -> None:
             http_throughput(service, paper)
             service.close()
         print(f"  postgres / diskcache hit latency: {rates['postgres'] / rates['diskcache']:.1f}x")
+        print("HTTP cache hits, real serve processes (python client):")
+        one = processes_throughput("1 process, diskcache", str(tmp / "serve"), server.base_url, 1)
+        two = processes_throughput(
+            "2 processes, one PostgreSQL", database.dsn("postgres"), server.base_url, 2
+        )
+        print(f"  2 × PostgreSQL / 1 × diskcache: {two / one:.2f}")
     finally:
         server.stop()
         database.stop()
