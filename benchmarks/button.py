@@ -33,7 +33,7 @@ from keyfindings import Paper, ResultCache, Summarizer  # noqa: E402
 from keyfindings.backends.openai_compat import OpenAICompatBackend  # noqa: E402
 from keyfindings.service import FindingsService  # noqa: E402
 from keyfindings.service.app import create_app  # noqa: E402
-from tests.conftest import rct_answer, running  # noqa: E402
+from tests.conftest import answers, rct_answer, running, wait_until  # noqa: E402
 from tests.scripted_server import ScriptedServer, chat  # noqa: E402
 
 RCT = ROOT / "tests" / "fixtures" / "rct.json"
@@ -143,8 +143,6 @@ def serve_processes(n: int, store: str, model_url: str) -> list[tuple[subprocess
     """``n`` real ``keyfindings serve`` processes on one store, ready to answer."""
     import socket
 
-    import httpx2
-
     started = []
     for _ in range(n):
         with socket.socket() as sock:
@@ -156,13 +154,7 @@ def serve_processes(n: int, store: str, model_url: str) -> list[tuple[subprocess
         proc = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.DEVNULL, text=True)
         started.append((proc, f"http://127.0.0.1:{port}"))
     for _, base in started:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx2.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx2.HTTPError:
-                time.sleep(0.1)
+        wait_until(lambda base=base: answers(f"{base}/healthz"), timeout=60)
     return started
 
 

@@ -142,6 +142,14 @@ def wait_until(condition: Callable[[], Any], timeout: float = 30.0) -> Any:
     return value
 
 
+def answers(url: str) -> bool:
+    """Whether a server answers 200 at ``url`` (for waiting on one that is starting)."""
+    try:
+        return httpx2.get(url, timeout=2).status_code == 200
+    except httpx2.HTTPError:
+        return False
+
+
 @contextmanager
 def running(app: Any, **options: Any) -> Iterator[str]:
     """Serve an ASGI app as ``serve`` does, on a free loopback port; yields its base URL."""
@@ -156,11 +164,9 @@ def running(app: Any, **options: Any) -> Iterator[str]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
+    wait_until(lambda: server.started or not thread.is_alive())
+    if not server.started:
+        raise RuntimeError("the test server did not start")
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

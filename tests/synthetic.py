@@ -85,3 +85,15 @@ class FaultyHandler:
             if first and number % 10 == 4:
                 return Reply(delay=3.0, body=good_answer(user))
         return chat(good_answer(user))
+
+
+def stalling(answer: FaultyHandler, after: int, release: threading.Event) -> Any:
+    """A handler that answers ``after`` requests, then holds every further one until
+    ``release`` is set (60 s at most): the run is mid-way whatever the machine's speed."""
+
+    def handler(body: dict[str, Any]) -> Reply:
+        if len(answer.order) >= after:
+            release.wait(timeout=60)
+        return answer(body)
+
+    return handler

@@ -21,7 +21,7 @@ from keyfindings.batch import dry_run, errors_path, run_batch
 from keyfindings.joblog import scan_results
 from tests.conftest import wait_until
 from tests.scripted_server import ScriptedServer
-from tests.synthetic import FaultyHandler, paper, write_jsonl
+from tests.synthetic import FaultyHandler, paper, stalling, write_jsonl
 
 ROOT = Path(__file__).parents[1]
 
@@ -89,13 +89,7 @@ def test_two_hundred_papers_with_faults_each_written_once(
 def test_sigkill_mid_run_then_resume(server: ScriptedServer, tmp_path: Path) -> None:
     handler = FaultyHandler(faults=False)
     release = threading.Event()
-
-    def stalls_after_thirty(body: dict[str, Any]) -> Any:
-        if len(handler.order) >= 30 and not release.is_set():
-            release.wait(timeout=60)  # killed mid-run, whatever the machine's speed
-        return handler(body)
-
-    server.handler = stalls_after_thirty
+    server.handler = stalling(handler, 30, release)  # killed mid-run
     source = write_jsonl(tmp_path / "in.jsonl", range(150))
     out = tmp_path / "out.jsonl"
     cmd = batch_command(source, out, server, tmp_path)
@@ -190,15 +184,8 @@ def test_synthetic_paper_is_valid() -> None:
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(
     server: ScriptedServer, tmp_path: Path
 ) -> None:
-    answer = FaultyHandler(faults=False)
     release = threading.Event()
-
-    def stalls_after_ten(body: dict[str, Any]) -> Any:
-        if len(answer.order) >= 10:  # the run is mid-way, whatever the machine's speed
-            release.wait(timeout=60)
-        return answer(body)
-
-    server.handler = stalls_after_ten
+    server.handler = stalling(FaultyHandler(faults=False), 10, release)
     source = write_jsonl(tmp_path / "in.jsonl", range(200))
     out = tmp_path / "out.jsonl"
     cmd = batch_command(source, out, server, tmp_path)

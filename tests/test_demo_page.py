@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from keyfindings.service import FindingsService
+from keyfindings.service import Failed, FindingsService
 from keyfindings.service.app import create_app
-from tests.conftest import running
+from tests.conftest import running, wait_until
 from tests.scripted_server import ScriptedServer, chat, error
 from tests.synthetic import good_answer
 
@@ -67,6 +67,7 @@ def demo(make_summarizer: Any, server: ScriptedServer, tmp_path: Path) -> Iterat
             page.wait_for_selector("text=A home-based walking programme")
             return page
 
+        open_page.service = service  # type: ignore[attr-defined]
         yield open_page
         browser.close()
     service.close()
@@ -157,7 +158,9 @@ def test_model_down_speaks_to_readers(demo: Any, server: ScriptedServer) -> None
     page.screenshot(path=str(ARTIFACTS / "demo-model-down.png"), full_page=True)
     assert axe_violations(page) == []
     answering(server)
-    page.wait_for_timeout(600)  # past the moment the failure is reported for
+    paper_id = page.evaluate("paper.id")
+    # Past the moment the failure is reported for.
+    wait_until(lambda: not isinstance(demo.service.by_id(paper_id), Failed))
     page.click("#retry")  # the reader's retry works once the model is back
     page.wait_for_selector("li.finding")
 

@@ -10,10 +10,10 @@ import httpx2
 import pytest
 
 from keyfindings import BackendTimeoutError, Paper, RetriesExhaustedError, RetryPolicy
-from keyfindings.backends.deadline import redact_url
 from keyfindings.backends.openai_compat import OpenAICompatBackend, _retry_after
 from keyfindings.errors import RateLimitedError, ServerError
 from keyfindings.ratelimit import RateLimiter
+from keyfindings.redact import redact_url
 from tests.conftest import rct_answer
 from tests.scripted_server import Reply, ScriptedServer, chat, error
 

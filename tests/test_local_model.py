@@ -6,17 +6,16 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx2
 import pytest
 
 from keyfindings import Paper, Result, Summarizer
 from keyfindings.backends.local import LocalBackend
 from keyfindings.backends.openai_compat import OpenAICompatBackend
 from keyfindings.checks import errors_only
+from tests.conftest import answers, wait_until
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).parents[1]
@@ -122,15 +121,7 @@ def llama_server(local: LocalBackend) -> Iterator[str]:
     )
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                if httpx2.get(f"{base_url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx2.HTTPError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("llama_cpp.server did not start")
+        wait_until(lambda: answers(f"{base_url}/models"), timeout=180)
         yield base_url
     finally:
         proc.terminate()
@@ -186,9 +177,7 @@ def test_sigterm_stops_an_embedded_batch_after_the_paper_in_flight(tmp_path: Pat
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 600
-    while not (out.exists() and out.read_text().strip()) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_until(lambda: out.exists() and out.read_text().strip(), timeout=600)
     proc.terminate()
     # One generation in flight takes well under a minute; before the fix every queued paper
     # still ran in the background (7 more generations, minutes).

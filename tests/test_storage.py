@@ -11,7 +11,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from keyfindings.joblog import OutputLock
 from keyfindings.prompts import GenerationParams
 from tests.conftest import wait_until
 from tests.scripted_server import ScriptedServer
-from tests.synthetic import FaultyHandler, write_jsonl
+from tests.synthetic import FaultyHandler, stalling, write_jsonl
 from tests.test_batch import ROOT, batch_command, lines
 
 
@@ -77,15 +76,9 @@ def test_a_corrupt_cache_is_named_and_rebuilt(
 
 
 def test_a_second_batch_on_the_same_output_refuses(server: ScriptedServer, tmp_path: Path) -> None:
-    answer = FaultyHandler(faults=False)
     release = threading.Event()
-
-    def held_after_the_first(body: dict[str, Any]) -> Any:
-        if answer.order:  # the first batch stays busy until the second has been refused
-            release.wait(timeout=60)
-        return answer(body)
-
-    server.handler = held_after_the_first
+    # The first batch stays busy until the second has been refused.
+    server.handler = stalling(FaultyHandler(faults=False), 1, release)
     source = write_jsonl(tmp_path / "in.jsonl", range(60))
     out = tmp_path / "out.jsonl"
     cmd = batch_command(source, out, server, tmp_path)
@@ -106,9 +99,9 @@ def test_a_lock_left_by_a_killed_run_is_taken_over(tmp_path: Path) -> None:
         [
             sys.executable,
             "-c",
-            "import sys, time; from pathlib import Path; from keyfindings.joblog import "
+            "import signal, sys; from pathlib import Path; from keyfindings.joblog import "
             "OutputLock; lock = OutputLock(Path(sys.argv[1])).__enter__(); print('held', "
-            "flush=True); time.sleep(60)",
+            "flush=True); signal.pause()",
             str(out),
         ],
         stdout=subprocess.PIPE,
@@ -154,15 +147,18 @@ def test_a_full_disk_stops_the_batch_with_one_message_and_it_resumes(
     assert len(ids) == len(set(ids)) == 40
 
 
-class SlowLlama:
-    """Stands in for llama.cpp's context: each generation takes a while and is counted."""
+class HeldLlama:
+    """Stands in for llama.cpp's context: counts generations, each held until released."""
 
     def __init__(self) -> None:
         self.calls = 0
+        self.started = threading.Event()
+        self.release = threading.Event()
 
     def create_chat_completion(self, **_: Any) -> dict[str, Any]:
         self.calls += 1
-        time.sleep(0.5)
+        self.started.set()
+        self.release.wait(timeout=30)
         return {"choices": [{"message": {"content": "{}"}, "finish_reason": "stop"}]}
 
 
@@ -170,21 +166,19 @@ def test_cancelled_embedded_calls_never_start_generating(tmp_path: Path) -> None
     model = tmp_path / "m.gguf"
     model.write_bytes(b"GGUF")
     backend = LocalBackend(model)
-    backend._llama = llama = SlowLlama()
+    backend._llama = llama = HeldLlama()
     backend._grammar = lambda schema: None  # type: ignore[method-assign]
 
     async def cancel_a_queue_of_calls() -> None:
         calls = [
             asyncio.ensure_future(backend.acomplete([], {}, GenerationParams())) for _ in range(5)
         ]
-        await asyncio.sleep(0.2)  # the first is generating, the others wait for the model
+        # The first is generating; the others wait for the model.
+        assert await asyncio.to_thread(llama.started.wait, 30)
         for call in calls:
             call.cancel()
         await asyncio.gather(*calls, return_exceptions=True)
+        llama.release.set()
 
-    asyncio.run(cancel_a_queue_of_calls())
-    while threading.active_count() > 1 and any(
-        t.name.startswith("asyncio") for t in threading.enumerate()
-    ):
-        time.sleep(0.05)
+    asyncio.run(cancel_a_queue_of_calls())  # joins the worker threads before returning
     assert llama.calls == 1

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from keyfindings.backends.openai_compat import OpenAICompatBackend
 from keyfindings.errors import StorageError
 from keyfindings.pg_store import PostgresStore
 from keyfindings.store import ResultStore, open_store
-from tests.conftest import FIXTURES, rct_answer, wait_until
+from tests.conftest import FIXTURES, answers, rct_answer, wait_until
 from tests.scripted_server import ScriptedServer, chat
 
 ROOT = Path(__file__).parents[1]
@@ -77,14 +76,14 @@ def test_reports_are_kept_with_their_result(store: ResultStore) -> None:
 
 
 HOLDER = """
-import sys, time
+import signal, sys
 from keyfindings.pg_store import PostgresStore
 from keyfindings.store import open_store
 spec = sys.argv[1]
 store = PostgresStore(spec, lease_s=1.0) if spec.startswith("postgresql") else open_store(spec)
 with store.single_flight("kf1:sha256:paper"):
     print("held", flush=True)
-    time.sleep(120)
+    signal.pause()  # until killed
 """
 
 
@@ -179,14 +178,15 @@ def test_a_restarted_database_is_a_clear_error_then_recovers(
         with pytest.raises(StorageError, match=r"the store at postgresql://postgres@127\.0\.0\.1"):
             summarizer(server, store).summarize(rct)
         database.pg_ctl("start")
-        deadline = time.monotonic() + 30
-        while True:  # broken pooled connections are dropped; fresh ones work
+
+        def summarized() -> Any:
             try:
-                result = summarizer(server, store).summarize(rct)
-                break
+                return summarizer(server, store).summarize(rct)
             except StorageError:
-                assert time.monotonic() < deadline
-                time.sleep(0.2)
+                return None
+
+        # Broken pooled connections are dropped; fresh ones work.
+        result = wait_until(summarized)
         assert result.cached and server.calls == 1  # nothing lost, nothing half-written
         store.close()
     finally:
@@ -297,7 +297,7 @@ def test_two_serve_processes_on_one_store_make_one_call(
     servers = [serve_process(dsn, server) for _ in range(2)]
     try:
         for _, base in servers:
-            wait_until(lambda base=base: _answers(f"{base}/healthz"), timeout=60)
+            wait_until(lambda base=base: answers(f"{base}/healthz"), timeout=60)
         body = json.loads((FIXTURES / "rct.json").read_text())
         pending = [
             httpx2.post(f"{base}/v1/key-findings", params={"budget_s": "0"}, json=body)
@@ -319,12 +319,3 @@ def test_two_serve_processes_on_one_store_make_one_call(
 
 
 FINDINGS = "/v1/papers/pmid-90000001/key-findings"
-
-
-def _answers(url: str) -> bool:
-    import httpx2
-
-    try:
-        return httpx2.get(url, timeout=2).status_code == 200
-    except httpx2.HTTPError:
-        return False

@@ -131,14 +131,15 @@ class _Selection:
 
     def __init__(
         self,
-        previous: dict[str, Produced],
-        current: Produced,
+        summarizer: Summarizer,
+        out: Path,
         stale_only: bool,
         stats: BatchStats,
         errors: JsonlAppender | None,
     ) -> None:
-        self.previous, self.current, self.stale_only = previous, current, stale_only
-        self.stats, self.errors = stats, errors
+        self.previous = _previous(summarizer, out, stale_only)
+        self.current = current_producer(summarizer)
+        self.stale_only, self.stats, self.errors = stale_only, stats, errors
         self.seen: set[str] = set()
 
     def pick(self, inputs: Iterable[Path]) -> Iterator[Paper]:
@@ -221,13 +222,7 @@ async def _run_locked(
     paced = copy.copy(summarizer)
     paced.backend = PacedBackend(summarizer.backend, limiter)
     results, errors = JsonlAppender(out), JsonlAppender(errors_path(out))
-    selection = _Selection(
-        _previous(summarizer, out, stale_only),
-        current_producer(summarizer),
-        stale_only,
-        stats,
-        errors,
-    )
+    selection = _Selection(summarizer, out, stale_only, stats, errors)
     queue: asyncio.Queue[Paper | None] = asyncio.Queue(maxsize=2 * concurrency)
     notify = on_update or (lambda _stats: None)
 
@@ -326,13 +321,7 @@ def dry_run(
 ) -> DryRun:
     """Count papers, cache hits and estimated tokens and cost; no model is called."""
     stats = BatchStats()
-    selection = _Selection(
-        _previous(summarizer, out, stale_only),
-        current_producer(summarizer),
-        stale_only,
-        stats,
-        None,
-    )
+    selection = _Selection(summarizer, out, stale_only, stats, None)
     report = DryRun()
     for paper in selection.pick(inputs):
         if summarizer.cached(paper) is not None:

@@ -18,13 +18,13 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from keyfindings.errors import StorageError
+from keyfindings.redact import redact_url
 from keyfindings.schema import Result
 from keyfindings.store import MAX_REPORTS_PER_RESULT
 
@@ -69,21 +69,12 @@ _LIVE = "(expires_at IS NULL OR expires_at > now())"
 _KIND_COUNTS = {"result": "results", "flagged": "flagged", "answers": "answers"}
 
 
-def redact_dsn(dsn: str) -> str:
-    """The URL without its password, for messages."""
-    parts = urlsplit(dsn)
-    if parts.password is None:
-        return dsn
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 class PostgresStore:
     """The shared results store. ``lease_s`` bounds how long a dead holder can block a paper."""
 
     def __init__(self, dsn: str, *, lease_s: float = 600.0, poll_s: float = 0.2) -> None:
         self.dsn = dsn
-        self.directory = redact_dsn(dsn)  # what messages and `cache stats` show
+        self.directory = redact_url(dsn, keep_user=True)  # what messages and `cache stats` show
         self.lease_s = lease_s
         self.poll_s = poll_s
         self._holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"

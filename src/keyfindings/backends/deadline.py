@@ -9,18 +9,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx2
-
-
-def redact_url(url: str) -> str:
-    """``url`` without any ``user:password@`` part, safe to show in messages and logs."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"***@{host}"))
 
 
 def _expired(request: httpx2.Request, seconds: float) -> httpx2.ReadTimeout:

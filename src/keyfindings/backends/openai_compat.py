@@ -21,7 +21,7 @@ import openai
 
 from keyfindings.backends._grammar import without_sentence_caps
 from keyfindings.backends.base import DEFAULT_TIMEOUT_S, Completion, Messages
-from keyfindings.backends.deadline import AsyncDeadlineTransport, DeadlineTransport, redact_url
+from keyfindings.backends.deadline import AsyncDeadlineTransport, DeadlineTransport
 from keyfindings.errors import (
     BackendConnectionError,
     BackendError,
@@ -32,6 +32,7 @@ from keyfindings.errors import (
     ServerError,
 )
 from keyfindings.prompts import GenerationParams
+from keyfindings.redact import redact_url
 
 MODES = ("json_schema", "json_object_schema", "json_object", "none")
 # USD per million tokens (input, output), for estimates only.

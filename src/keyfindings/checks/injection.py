@@ -9,6 +9,7 @@ in one did not come from the abstract.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from keyfindings.checks.context import Claim, Problem
 from keyfindings.paper import Paper
@@ -42,8 +43,14 @@ _MARKUP = re.compile(
 
 
 def instruction_sentences(paper: Paper) -> list[int]:
-    """Numbers of the abstract's sentences that read as instructions to a model."""
-    return [s.number for s in paper.sentences if _INSTRUCTION.search(s.text)]
+    """Numbers of the abstract's sentences that read as instructions to a model (asked for
+    every answer and again for the result, so computed once per abstract)."""
+    return list(_planted(tuple(s.text for s in paper.sentences)))
+
+
+@lru_cache(maxsize=1024)
+def _planted(sentences: tuple[str, ...]) -> tuple[int, ...]:
+    return tuple(n for n, text in enumerate(sentences, 1) if _INSTRUCTION.search(text))
 
 
 def input_issues(paper: Paper) -> list[Issue]:

@@ -159,9 +159,11 @@ def _answer(request: Request, outcome: Result | Pending | Failed) -> Response:
             kind="generation_failed",
             headers={"retry-after": f"{math.ceil(outcome.retry_after_s)}"},
         )
-    # Weak: the same findings served fresh or from the store differ only in ``cached``.
-    content = outcome.model_dump_json(exclude={"cached"})
-    etag = 'W/"' + hashlib.sha256(content.encode()).hexdigest()[:32] + '"'
+    # A result never changes once stored: its paper, configuration and creation time name it,
+    # with no second serialisation on the hit path. Weak: fresh and stored copies differ only
+    # in ``cached``.
+    version = f"{outcome.paper_id}|{outcome.prompt.ref}|{outcome.model}|{outcome.created_at}"
+    etag = 'W/"' + hashlib.sha256(version.encode()).hexdigest()[:32] + '"'
     body = outcome.model_dump_json()
     # Accepted results change only when regenerated (a new ETag); flagged ones are retried soon.
     age = RESULT_MAX_AGE_S if outcome.status == "ok" else FLAGGED_MAX_AGE_S
