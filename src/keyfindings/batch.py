@@ -59,6 +59,7 @@ class BatchStats:
     completion_tokens: int = 0
     cost_usd: float | None = None
     rate_limited: int = 0
+    remote: str = ""  # Batch API runs: what the provider's batches are doing
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -88,7 +89,7 @@ def errors_path(out: Path) -> Path:
     return out.with_name(out.stem + ".errors.jsonl")
 
 
-def _error_line(paper_id: str | None, error: BaseException, where: str | None = None) -> str:
+def error_line(paper_id: str | None, error: BaseException, where: str | None = None) -> str:
     if isinstance(error, BackendError):  # the full text (server URL, its words) only in the log
         log.info("%s: %s", paper_id, error)
     record: dict[str, object] = {
@@ -126,7 +127,7 @@ def current_producer(summarizer: Summarizer) -> Produced:
     return Produced(ref.ref, ref.sha256, summarizer.backend.model, summarizer.backend.name)
 
 
-class _Selection:
+class Selection:
     """Decides, paper by paper, what this run has to do; counts what it skips."""
 
     def __init__(
@@ -148,7 +149,7 @@ class _Selection:
                 if isinstance(item, InputError):
                     self.stats.invalid += 1
                     if self.errors is not None:
-                        self.errors.write(_error_line(None, item, where=str(path)))
+                        self.errors.write(error_line(None, item, where=str(path)))
                     continue
                 if item.id in self.seen:
                     self.stats.duplicates += 1
@@ -196,7 +197,7 @@ def _cannot_connect(error: BaseException) -> bool:
     return isinstance(error, BackendConnectionError)
 
 
-def _write(appender: JsonlAppender, line: str) -> None:
+def write_line(appender: JsonlAppender, line: str) -> None:
     try:
         appender.write(line)
     except OSError as exc:
@@ -222,7 +223,7 @@ async def _run_locked(
     paced = copy.copy(summarizer)
     paced.backend = PacedBackend(summarizer.backend, limiter)
     results, errors = JsonlAppender(out), JsonlAppender(errors_path(out))
-    selection = _Selection(summarizer, out, stale_only, stats, errors)
+    selection = Selection(summarizer, out, stale_only, stats, errors)
     queue: asyncio.Queue[Paper | None] = asyncio.Queue(maxsize=2 * concurrency)
     notify = on_update or (lambda _stats: None)
 
@@ -244,7 +245,7 @@ async def _run_locked(
                 raise  # the cache is unusable: every further paper would fail the same way
             except Exception as exc:  # one paper's failure, typed or not, must not stop the rest
                 stats.failed += 1
-                _write(errors, _error_line(paper.id, exc))
+                write_line(errors, error_line(paper.id, exc))
                 if _cannot_connect(exc) and stats.written == 0:
                     unreachable += 1
                     if unreachable >= STOP_AFTER_UNREACHABLE:
@@ -253,7 +254,7 @@ async def _run_locked(
                             "server; check --base-url and that the server is running"
                         ) from None
             else:
-                _write(results, result.model_dump_json())
+                write_line(results, result.model_dump_json())
                 stats.written += 1
                 stats.flagged += result.status == "flagged"
                 stats.add_usage(result)
@@ -266,7 +267,7 @@ async def _run_locked(
         await asyncio.gather(*tasks)
     except (StorageError, BackendConnectionError) as exc:
         with contextlib.suppress(OSError, StorageError):
-            _write(errors, _error_line(None, exc))
+            write_line(errors, error_line(None, exc))
         raise
     finally:
         for task in tasks:
@@ -321,7 +322,7 @@ def dry_run(
 ) -> DryRun:
     """Count papers, cache hits and estimated tokens and cost; no model is called."""
     stats = BatchStats()
-    selection = _Selection(summarizer, out, stale_only, stats, None)
+    selection = Selection(summarizer, out, stale_only, stats, None)
     report = DryRun()
     for paper in selection.pick(inputs):
         if summarizer.cached(paper) is not None:

@@ -200,12 +200,28 @@ def cmd_batch(args: argparse.Namespace) -> int:
     import signal
     from pathlib import Path
 
+    from keyfindings import batch_api
     from keyfindings.batch import dry_run, errors_path, run_batch
     from keyfindings.loaders import count_records
     from keyfindings.progress import BatchProgress
 
     inputs, out = [Path(p) for p in args.inputs], Path(args.output)
     summarizer = build_summarizer(args)
+    via_batch_api = args.via == "openai-batch"
+    if via_batch_api:
+        summarizer = batch_api.batch_priced(summarizer)
+    elif args.cancel or args.reask_online:
+        raise UsageError("--cancel and --reask-online need --via openai-batch")
+    if args.cancel:
+        cancelled = asyncio.run(batch_api.cancel_batch_api(summarizer, out))
+        for sub in cancelled:
+            print(f"keyfindings: {sub.name}: batch {sub.batch_id} {sub.status}", file=sys.stderr)
+        print(
+            f"keyfindings: cancelled {len(cancelled)} batch(es); run the same command without "
+            "--cancel to resubmit what they leave unanswered",
+            file=sys.stderr,
+        )
+        return 0
     if args.dry_run:
         report = dry_run(summarizer, inputs, out, stale_only=args.stale_only)
         print(json.dumps(report.__dict__, indent=2) if args.format == "json" else report.text())
@@ -213,10 +229,22 @@ def cmd_batch(args: argparse.Namespace) -> int:
     total = sum(count_records(p) or 0 for p in inputs) or None
     with BatchProgress(total, quiet=args.quiet) as progress:
 
-        async def main() -> Any:
-            task = asyncio.current_task()
-            assert task is not None
-            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        async def run() -> Any:
+            if via_batch_api:
+                options = batch_api.BatchApiOptions(
+                    poll_interval_s=args.poll_interval,
+                    reask_online=args.reask_online,
+                    concurrency=args.concurrency,
+                )
+                return await batch_api.run_batch_api(
+                    summarizer,
+                    inputs,
+                    out,
+                    options=options,
+                    stale_only=args.stale_only,
+                    total=total,
+                    on_update=progress.update,
+                )
             return await run_batch(
                 summarizer,
                 inputs,
@@ -229,12 +257,23 @@ def cmd_batch(args: argparse.Namespace) -> int:
                 on_update=progress.update,
             )
 
+        async def main() -> Any:
+            task = asyncio.current_task()
+            assert task is not None
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+            return await run()
+
         try:
             stats = asyncio.run(main())
         except (KeyboardInterrupt, asyncio.CancelledError):
             print(
                 f"keyfindings: interrupted; finished results are in {out}. Run the same "
-                "command again to resume.",
+                "command again to resume"
+                + (
+                    " (submitted batches keep running; --cancel stops them)."
+                    if via_batch_api
+                    else "."
+                ),
                 file=sys.stderr,
             )
             return 130
@@ -563,6 +602,9 @@ def build_parser() -> argparse.ArgumentParser:
         "keyfindings batch catalogue/ -o results.jsonl --dry-run",
         "keyfindings batch pubmed.xml -o results.jsonl --concurrency 16 --rpm 500",
         "keyfindings batch pubmed.xml -o results.jsonl --prompt key_findings@v1 --stale-only",
+        "keyfindings batch catalogue/ -o results.jsonl --model gpt-4o-mini --via openai-batch",
+        "keyfindings batch catalogue/ -o results.jsonl --model gpt-4o-mini --via openai-batch "
+        "--cancel",
     )
     p.add_argument("inputs", nargs="+", help="PubMed XML, JSON, JSONL, CSV files or directories")
     p.add_argument("-o", "--output", required=True, help="results file (JSONL, appended)")
@@ -583,6 +625,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="only papers whose result in OUTPUT came from another prompt or model",
     )
     p.add_argument("--allow-failures", action="store_true", help="exit 0 even if papers failed")
+    p.add_argument(
+        "--via",
+        choices=["online", "openai-batch"],
+        default="online",
+        help="online requests (default), or the OpenAI Batch API: half the price, answers "
+        "within 24 h; state in OUTPUT's .batch/ directory, re-run to resume",
+    )
+    p.add_argument(
+        "--reask-online",
+        action="store_true",
+        help="with --via openai-batch: re-ask failed answers online instead of in another batch",
+    )
+    p.add_argument(
+        "--poll-interval",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="with --via openai-batch: how often to ask how the batches are doing (default 60)",
+    )
+    p.add_argument(
+        "--cancel",
+        action="store_true",
+        help="with --via openai-batch: cancel this output's running batches and stop",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="log lines instead of a bar")
     _add_model_options(p)
     p.set_defaults(func=cmd_batch)

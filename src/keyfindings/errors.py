@@ -101,6 +101,7 @@ _BRIEF = {
     "RateLimitedError": "the model server is rate limiting requests",
     "ServerError": "the model server failed",
     "RequestRejectedError": "the model server refused the request",
+    "BatchUnansweredError": "the Batch API left the request unanswered",
 }
 
 
@@ -158,6 +159,10 @@ class RetriesExhaustedError(BackendError):
 
 class RequestRejectedError(BackendError):
     """The server refused the request itself (bad request, auth, unknown model)."""
+
+
+class BatchUnansweredError(BackendError):
+    """Batch after batch came back without an answer to a request (expired, failed)."""
 
 
 class ValidationFailedError(KeyFindingsError):

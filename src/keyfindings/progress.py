@@ -33,10 +33,11 @@ def describe(stats: BatchStats) -> str:
     rate = (stats.written + stats.failed) / elapsed
     tokens = stats.prompt_tokens + stats.completion_tokens
     cost = f" · ${stats.cost_usd:.4f}" if stats.cost_usd is not None else ""
+    remote = f" · {stats.remote}" if stats.remote else ""
     return (
         f"new {stats.written - stats.cached} · cached {stats.cached} · flagged "
         f"{stats.flagged} · failed {stats.failed} · skipped {stats.skipped} · "
-        f"{rate:.2f}/s · {tokens / 1000:.1f}k tok{cost}"
+        f"{rate:.2f}/s · {tokens / 1000:.1f}k tok{cost}{remote}"
     )
 
 

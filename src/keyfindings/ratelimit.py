@@ -10,7 +10,7 @@ import asyncio
 import time
 from typing import Any
 
-from keyfindings.backends.base import Backend, Completion, Messages
+from keyfindings.backends.base import Backend, Completion, Messages, WrappedBackend
 from keyfindings.errors import RateLimitedError
 from keyfindings.prompts import GenerationParams
 
@@ -90,40 +90,12 @@ def estimate_tokens(messages: Messages) -> int:
     return sum(len(m["content"]) for m in messages) // 4 + 8 * len(messages)
 
 
-class PacedBackend:
-    """A backend whose requests all pass one ``RateLimiter``; identity is the inner one's."""
+class PacedBackend(WrappedBackend):
+    """A backend whose async requests all pass one ``RateLimiter`` (batch runs use that path)."""
 
     def __init__(self, inner: Backend, limiter: RateLimiter) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.limiter = limiter
-        self.name = inner.name
-        self.model = inner.model
-
-    def identity(self) -> dict[str, Any]:
-        """The wrapped backend's identity: pacing does not change answers."""
-        return self.inner.identity()
-
-    def digest(self) -> str | None:
-        """The wrapped backend's weights hash."""
-        return self.inner.digest()
-
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
-        """The wrapped backend's cost estimate."""
-        return self.inner.cost(prompt_tokens, completion_tokens)
-
-    def close(self) -> None:
-        """Close the wrapped backend's connections."""
-        self.inner.close()
-
-    async def aclose(self) -> None:
-        """Close the wrapped backend's async resources."""
-        await self.inner.aclose()
-
-    def complete(
-        self, messages: Messages, schema: dict[str, Any], params: GenerationParams
-    ) -> Completion:
-        """Unpaced: batch runs use the async path."""
-        return self.inner.complete(messages, schema, params)
 
     async def acomplete(
         self, messages: Messages, schema: dict[str, Any], params: GenerationParams

@@ -151,6 +151,11 @@ class Summarizer:
         self._scope: str | None = None
         self._generation_scope: str | None = None
 
+    @property
+    def schema(self) -> dict[str, Any]:
+        """The answer's JSON schema as sent to the model."""
+        return self._schema
+
     # ---- keys and cache ----
 
     def _configuration(self) -> dict[str, Any]:
@@ -436,6 +441,37 @@ class Summarizer:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+class Conversation:
+    """One paper's attempt loop answered from outside, for the Batch API: its answers arrive
+    in bulk, hours later, so nothing can wait on a call. The same loop and checks as online."""
+
+    def __init__(self, summarizer: Summarizer, paper: Paper) -> None:
+        self.summarizer = summarizer
+        self.paper = paper
+        self.key = summarizer.key_for(paper)
+        self.run = _Run(paper, summarizer.prompt.render(paper))
+        self._session = summarizer._session(self.run)
+        self.messages: Messages = next(self._session)
+        self.result: Result | None = None
+
+    @property
+    def answered(self) -> int:
+        """Answers received so far (0 before the first request)."""
+        return len(self.run.answers)
+
+    def answer(self, completion: Completion) -> Result | None:
+        """Feed the answer to ``messages``; the checked Result once the loop ends (stored in
+        the cache like any other), else None and ``messages`` holds the re-ask."""
+        self.run.usage.attempts += 1
+        self.run.lap()
+        self.summarizer._count(self.run, completion)
+        try:
+            self.messages = self._session.send(completion)
+        except StopIteration as done:
+            self.result = self.summarizer._finish(self.key, self.run, done.value)
+        return self.result
 
 
 def _latency(run: _Run) -> float:

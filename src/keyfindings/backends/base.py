@@ -61,3 +61,45 @@ class Backend(Protocol):
     ) -> Completion:
         """Async form of ``complete``."""
         ...
+
+
+class WrappedBackend:
+    """A backend that passes everything to ``inner``; subclasses change one thing (pacing,
+    pricing) without changing the identity, so results stay under the same cache keys."""
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.model = inner.model
+
+    def identity(self) -> dict[str, Any]:
+        """The wrapped backend's identity."""
+        return self.inner.identity()
+
+    def digest(self) -> str | None:
+        """The wrapped backend's weights hash."""
+        return self.inner.digest()
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
+        """The wrapped backend's cost estimate."""
+        return self.inner.cost(prompt_tokens, completion_tokens)
+
+    def close(self) -> None:
+        """Close the wrapped backend's connections."""
+        self.inner.close()
+
+    async def aclose(self) -> None:
+        """Close the wrapped backend's async resources."""
+        await self.inner.aclose()
+
+    def complete(
+        self, messages: Messages, schema: dict[str, Any], params: GenerationParams
+    ) -> Completion:
+        """The wrapped backend's answer."""
+        return self.inner.complete(messages, schema, params)
+
+    async def acomplete(
+        self, messages: Messages, schema: dict[str, Any], params: GenerationParams
+    ) -> Completion:
+        """The wrapped backend's answer."""
+        return await self.inner.acomplete(messages, schema, params)

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import httpx2
 import openai
 
+from keyfindings import pricing
 from keyfindings.backends._grammar import without_sentence_caps
 from keyfindings.backends.base import DEFAULT_TIMEOUT_S, Completion, Messages
 from keyfindings.backends.deadline import AsyncDeadlineTransport, DeadlineTransport
@@ -35,14 +36,6 @@ from keyfindings.prompts import GenerationParams
 from keyfindings.redact import redact_url
 
 MODES = ("json_schema", "json_object_schema", "json_object", "none")
-# USD per million tokens (input, output), for estimates only.
-PRICES: dict[str, tuple[float, float]] = {
-    "gpt-4o-mini": (0.15, 0.60),
-    "gpt-4o": (2.50, 10.00),
-    "gpt-4.1": (2.00, 8.00),
-    "gpt-4.1-mini": (0.40, 1.60),
-    "gpt-4.1-nano": (0.10, 0.40),
-}
 # What parsing a 200 that is not a chat completion raises inside the SDK or ``_completion``.
 _MALFORMED = (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError)
 _FORMAT_REJECTED = re.compile(r"response_format|json_schema|json_object|schema|'text'", re.I)
@@ -167,11 +160,8 @@ class OpenAICompatBackend:
         return None
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
-        """Estimate from ``PRICES``; None for models without a known price."""
-        price = PRICES.get(self.model)
-        if price is None:
-            return None
-        return (prompt_tokens * price[0] + completion_tokens * price[1]) / 1_000_000
+        """Estimate at online list prices (``keyfindings.pricing``); None when unknown."""
+        return pricing.cost(self.model, prompt_tokens, completion_tokens)
 
     @property
     def client(self) -> openai.OpenAI:
@@ -231,7 +221,7 @@ class OpenAICompatBackend:
         self._bodies[key] = (schema, params, body)
         return body
 
-    def _error(self, exc: Exception) -> BackendError:
+    def error_for(self, exc: Exception) -> BackendError:
         """Map an SDK exception to ours, with any secret scrubbed from the message."""
         message = str(exc).replace(self._api_key, "***").replace(self.base_url, self.shown_url)
         url = self.shown_url
@@ -273,6 +263,29 @@ class OpenAICompatBackend:
             return None
         return MODES[MODES.index(mode) + 1]
 
+    def batch_client(self, timeout: float = 600.0) -> openai.AsyncOpenAI:
+        """A client for Batch API files and batches: a long timeout (input files run to 200 MB)
+        and no SDK retries, since a blind retry of a create could submit a batch twice."""
+        return openai.AsyncOpenAI(
+            api_key=self._api_key, base_url=self.base_url, max_retries=0, timeout=timeout
+        )
+
+    def request_body(
+        self, messages: Messages, schema: dict[str, Any], params: GenerationParams
+    ) -> dict[str, Any]:
+        """The chat-completions request exactly as the online path sends it in ``json_schema``
+        mode (the Batch API takes one per line; OpenAI enforces the schema there too)."""
+        body = dict(self._body(MODES[0], schema, params))
+        return {**body, **body.pop("extra_body", {}), "messages": messages}
+
+    def completion_from(self, body: Any) -> Completion:
+        """A Batch API output line's response body → Completion; ``ServerError`` if it is not
+        a chat completion."""
+        try:
+            return self._completion(openai.types.chat.ChatCompletion.model_validate(body))
+        except _MALFORMED as exc:  # pydantic's ValidationError is a ValueError
+            raise self.error_for(exc) from None
+
     def _completion(self, response: Any) -> Completion:
         choice = response.choices[0] if response.choices else None
         if choice is None:
@@ -290,7 +303,7 @@ class OpenAICompatBackend:
         """Our error for ``exc``; a rejection of ``mode``'s response_format moves this server
         down the ladder and is retried like any transient fault, so each request is counted
         and paced."""
-        error = self._error(exc)
+        error = self.error_for(exc)
         fallback = self._fall_back(mode, error)
         if fallback is None:
             return error
@@ -312,7 +325,7 @@ class OpenAICompatBackend:
         except openai.OpenAIError as exc:
             raise self._rejected(mode, exc) from None
         except _MALFORMED as exc:
-            raise self._error(exc) from None
+            raise self.error_for(exc) from None
 
     async def acomplete(
         self, messages: Messages, schema: dict[str, Any], params: GenerationParams
@@ -327,11 +340,11 @@ class OpenAICompatBackend:
             )
             return self._finish(mode, response)
         except TimeoutError:
-            raise self._error(openai.APITimeoutError(httpx2.Request("POST", ""))) from None
+            raise self.error_for(openai.APITimeoutError(httpx2.Request("POST", ""))) from None
         except openai.OpenAIError as exc:
             raise self._rejected(mode, exc) from None
         except _MALFORMED as exc:
-            raise self._error(exc) from None
+            raise self.error_for(exc) from None
 
     def _finish(self, mode: str, response: Any) -> Completion:
         completion = self._completion(response)
