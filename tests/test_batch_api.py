@@ -97,7 +97,7 @@ def test_the_request_is_the_online_request(api: BatchApiServer, tmp_path: Path) 
     (line,) = api.requests_of(batch)
     assert line["method"] == "POST" and line["url"] == "/v1/chat/completions"
     body = line["body"]
-    assert body["model"] == "gpt-4o-mini"
+    assert body["model"] == "gpt-4o-mini" and "extra_body" not in body
     assert body["response_format"]["type"] == "json_schema"
     assert [m["role"] for m in body["messages"]] == ["system", "user"]
     assert line["custom_id"] == custom_id(body)

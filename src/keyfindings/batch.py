@@ -1,7 +1,8 @@
 """Batch regeneration: stream papers, summarise them concurrently, append results safely.
 
-Papers stream from the inputs through a bounded queue to ``concurrency`` workers, so memory stays
-flat however large the input (only the set of paper ids seen grows, a few dozen bytes each).
+Papers stream from the inputs through a bounded queue to twice ``concurrency`` workers (the
+limiter keeps ``concurrency`` requests in flight; the other workers check answers meanwhile), so
+memory stays flat however large the input (only the set of paper ids seen grows).
 Results are appended to OUT and failures to OUT.errors.jsonl as they finish; a re-run skips what
 OUT already holds, so an interrupted run resumes where it stopped and no paper is written twice.
 """
@@ -224,14 +225,17 @@ async def _run_locked(
     paced.backend = PacedBackend(summarizer.backend, limiter)
     results, errors = JsonlAppender(out), JsonlAppender(errors_path(out))
     selection = Selection(summarizer, out, stale_only, stats, errors)
-    queue: asyncio.Queue[Paper | None] = asyncio.Queue(maxsize=2 * concurrency)
+    # Twice as many papers in progress as requests in flight: while some answers are checked,
+    # the next papers' requests are already out (the limiter holds the in-flight count).
+    workers = 2 * concurrency
+    queue: asyncio.Queue[Paper | None] = asyncio.Queue(maxsize=2 * workers)
     notify = on_update or (lambda _stats: None)
 
     async def produce() -> None:
         for paper in selection.pick(inputs):
             stats.queued += 1
             await queue.put(paper)
-        for _ in range(concurrency):
+        for _ in range(workers):
             await queue.put(None)
 
     unreachable = 0
@@ -262,7 +266,7 @@ async def _run_locked(
             notify(stats)
 
     tasks = [asyncio.ensure_future(produce())]
-    tasks += [asyncio.ensure_future(work()) for _ in range(concurrency)]
+    tasks += [asyncio.ensure_future(work()) for _ in range(workers)]
     try:
         await asyncio.gather(*tasks)
     except (StorageError, BackendConnectionError) as exc:

@@ -90,6 +90,9 @@ def estimate_tokens(messages: Messages) -> int:
     return sum(len(m["content"]) for m in messages) // 4 + 8 * len(messages)
 
 
+HANDOFF_S = 0.002
+
+
 class PacedBackend(WrappedBackend):
     """A backend whose async requests all pass one ``RateLimiter`` (batch runs use that path)."""
 
@@ -111,4 +114,9 @@ class PacedBackend(WrappedBackend):
             await self.limiter.release()
             raise
         await self.limiter.release()
+        # Let the papers waiting for slots send their requests before this answer is checked:
+        # answers to concurrent requests arrive together, and checking them all before sending
+        # anything adds their check time to the next requests' latency (measured: -4 to -8 %
+        # throughput at 32 in flight). A timer runs only after the ready callbacks (the sends).
+        await asyncio.sleep(HANDOFF_S)
         return completion

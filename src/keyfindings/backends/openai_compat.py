@@ -82,6 +82,14 @@ def _response_format(mode: str, schema: dict[str, Any]) -> dict[str, Any] | None
     return None
 
 
+def _with_messages(body: dict[str, Any], messages: Messages) -> dict[str, Any]:
+    """Keyword arguments for ``create``: the messages travel in ``extra_body`` (which the SDK
+    merges into the JSON as is), since its per-request TypedDict walk over them cost ~2 ms of
+    CPU a call (profiled: a fifth of a batch client's CPU)."""
+    extra = {**body.get("extra_body", {}), "messages": messages}
+    return {**body, "messages": [], "extra_body": extra}
+
+
 def served_models(base_url: str, api_key: str | None, timeout: float = 5.0) -> list[str]:
     """The model names a server lists at ``/models`` (none if it cannot say)."""
     client = openai.OpenAI(
@@ -276,7 +284,8 @@ class OpenAICompatBackend:
         """The chat-completions request exactly as the online path sends it in ``json_schema``
         mode (the Batch API takes one per line; OpenAI enforces the schema there too)."""
         body = dict(self._body(MODES[0], schema, params))
-        return {**body, **body.pop("extra_body", {}), "messages": messages}
+        extra = body.pop("extra_body", {})
+        return {**body, **extra, "messages": messages}
 
     def completion_from(self, body: Any) -> Completion:
         """A Batch API output line's response body → Completion; ``ServerError`` if it is not
@@ -321,7 +330,7 @@ class OpenAICompatBackend:
         body = self._body(mode, schema, params)
         create: Any = self.client.chat.completions.create
         try:
-            return self._finish(mode, create(messages=messages, **body))
+            return self._finish(mode, create(**_with_messages(body, messages)))
         except openai.OpenAIError as exc:
             raise self._rejected(mode, exc) from None
         except _MALFORMED as exc:
@@ -336,7 +345,7 @@ class OpenAICompatBackend:
         create: Any = self.aclient.chat.completions.create
         try:
             response = await asyncio.wait_for(
-                create(messages=messages, **body), self._timeout + 1.0
+                create(**_with_messages(body, messages)), self._timeout + 1.0
             )
             return self._finish(mode, response)
         except TimeoutError:
