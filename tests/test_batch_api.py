@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -136,6 +137,13 @@ def test_re_asks_can_go_online(api: BatchApiServer, tmp_path: Path) -> None:
     _, out, _ = run(api, tmp_path, source, reask_online=True)
     assert {r["status"] for r in lines(out)} == {"ok"}
     assert len(api.batches) == 1 and api.chat_calls == 1
+    # Every answer paid for is kept: with OUT and the store gone, a re-run rebuilds the
+    # results from the downloaded and online answers without asking anything again.
+    out.unlink()
+    shutil.rmtree(tmp_path / "results")
+    run(api, tmp_path, source, reask_online=True)
+    assert {r["status"] for r in lines(out)} == {"ok"} and len(lines(out)) == 4
+    assert len(api.batches) == 1 and api.chat_calls == 1
 
 
 def test_an_expired_batch_s_unfinished_requests_are_resubmitted(
@@ -219,7 +227,7 @@ def test_downloaded_lines_that_are_junk_are_skipped(tmp_path: Path) -> None:
         '{"custom_id": "a", "response": {"status_code": 200, "body": {"id": "x"}}}\n'
         '{"custom_id": "b", "error": {"code": "expired", "message": "too late"}}\n'
     )
-    outcomes = dict(read_results(path))
+    outcomes = {cid: outcome for _, cid, outcome in read_results(path)}
     assert outcomes["a"] == {"id": "x"}
     assert not outcomes["b"].permanent  # type: ignore[union-attr]
     assert set(outcomes) == {"a", "b"}

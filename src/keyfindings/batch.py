@@ -167,6 +167,15 @@ class Selection:
                     continue
                 yield item
 
+    def finished(self, paper_id: str) -> None:
+        """This run has dealt with the paper: a further pass skips it."""
+        self.previous[paper_id] = self.current
+
+    def again(self) -> None:
+        """Prepare another pass over the same inputs, counted and reported only once."""
+        self.seen.clear()
+        self.stats, self.errors = BatchStats(), None
+
 
 async def run_batch(
     summarizer: Summarizer,

@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, BinaryIO, Final
 
 from keyfindings.errors import StorageError
 
@@ -96,19 +96,82 @@ def request_ids(path: Path) -> set[str]:
         return {json.loads(line)["custom_id"] for line in handle if line.strip()}
 
 
-def read_results(path: Path) -> Iterator[tuple[str, dict[str, Any] | Failure]]:
-    """(custom_id, response body) per answered line, or (custom_id, Failure); lines that are
-    not JSON or name no request are skipped (they cannot be matched to a paper)."""
+def read_results(path: Path) -> Iterator[tuple[int, str, dict[str, Any] | Failure]]:
+    """(offset, custom_id, response body or Failure) per line of an output or error file;
+    lines that are not JSON or name no request are skipped (no paper can be matched)."""
     with open(path, "rb") as handle:
+        offset = 0
         for raw in handle:
-            try:
-                line = json.loads(raw)
-                cid = line["custom_id"]
-            except (ValueError, KeyError, TypeError, RecursionError):
-                continue
-            if not isinstance(cid, str):
-                continue
-            yield cid, _outcome(line)
+            at, offset = offset, offset + len(raw)
+            parsed = _parse(raw)
+            if parsed is not None:
+                yield at, parsed[0], parsed[1]
+
+
+def _parse(raw: bytes) -> tuple[str, dict[str, Any] | Failure] | None:
+    try:
+        line = json.loads(raw)
+        cid = line["custom_id"]
+    except (ValueError, KeyError, TypeError, RecursionError):
+        return None
+    return (cid, _outcome(line)) if isinstance(cid, str) else None
+
+
+class AnswerIndex:
+    """custom_id → where its answer is on disk; answers are read when a paper needs them, so
+    memory holds an offset per request, not the answers. Transient failures are left out
+    (the request is still unanswered); refusals are kept (asking again gets the same)."""
+
+    def __init__(self) -> None:
+        self._paths: list[Path] = []
+        self._where: dict[str, tuple[int, int]] = {}
+        self._handles: dict[int, BinaryIO] = {}
+
+    def add(self, path: Path) -> None:
+        """Index an output, error or online-answer file, if it exists."""
+        if not path.exists():
+            return
+        self._paths.append(path)
+        number = len(self._paths) - 1
+        for offset, cid, outcome in read_results(path):
+            if not isinstance(outcome, Failure) or outcome.permanent:
+                self._where.setdefault(cid, (number, offset))
+
+    def get(self, cid: str) -> dict[str, Any] | Failure | None:
+        """The answer to the request, if one is known."""
+        where = self._where.get(cid)
+        if where is None:
+            return None
+        number, offset = where
+        if number not in self._handles:
+            self._handles[number] = open(self._paths[number], "rb")  # noqa: SIM115
+        handle = self._handles[number]
+        handle.seek(offset)
+        parsed = _parse(handle.readline())
+        return parsed[1] if parsed else None
+
+    def record(self, path: Path, cid: str, body: dict[str, Any]) -> None:
+        """Append an answer got another way (online) to ``path`` durably, and index it."""
+        line = {"custom_id": cid, "response": {"status_code": 200, "body": body}}
+        data = json.dumps(line, ensure_ascii=False).encode() + b"\n"
+        try:
+            with open(path, "ab") as handle:
+                offset = handle.tell()
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from None
+        if path not in self._paths:
+            self._paths.append(path)
+        number = self._paths.index(path)
+        self._handles.pop(number, None)  # reopen: the file grew
+        self._where[cid] = (number, offset)
+
+    def close(self) -> None:
+        for handle in self._handles.values():
+            handle.close()
+        self._handles.clear()
 
 
 def _outcome(line: dict[str, Any]) -> dict[str, Any] | Failure:

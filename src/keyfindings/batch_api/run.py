@@ -13,23 +13,23 @@ import asyncio
 import contextlib
 import copy
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from keyfindings import pricing
-from keyfindings.backends.base import WrappedBackend
+from keyfindings.backends.base import Completion, WrappedBackend
 from keyfindings.backends.openai_compat import OpenAICompatBackend
 from keyfindings.batch import BatchStats, Selection, error_line, errors_path, write_line
 from keyfindings.batch_api.files import (
+    AnswerIndex,
     Failure,
     Limits,
     custom_id,
-    read_results,
     request_ids,
     request_line,
-    split,
     write_atomic,
 )
 from keyfindings.batch_api.remote import Remote
@@ -39,7 +39,6 @@ from keyfindings.errors import (
     BatchUnansweredError,
     ConfigError,
     RequestRejectedError,
-    StorageError,
 )
 from keyfindings.joblog import JsonlAppender, OutputLock
 from keyfindings.schema import Result
@@ -129,6 +128,11 @@ async def cancel_batch_api(summarizer: Summarizer, out: Path) -> list[Submission
 
 
 class _Job:
+    """One run as passes over the inputs. A pass rebuilds each paper's conversation, replays
+    the answers already downloaded (from disk, by custom_id) and writes the requests still
+    missing; then the live batches are awaited and the next pass goes further. Nothing per
+    paper stays in memory between passes but its request ids, so a catalogue streams."""
+
     def __init__(
         self,
         summarizer: Summarizer,
@@ -145,107 +149,114 @@ class _Job:
         self.stats = BatchStats(total=total)
         self.notify = on_update or (lambda _stats: None)
         self.results, self.errors = JsonlAppender(out), JsonlAppender(errors_path(out))
-        self.answers: dict[str, dict[str, Any] | Failure] = {}
-        self.ids: dict[str, set[str]] = {}  # submission → the custom_ids it holds
+        self.answers = AnswerIndex()
+        self.online = self.state.directory / "online.jsonl"
+        self.live: dict[str, Submission] = {}  # custom_id → the live submission holding it
+        self.tries: Counter[str] = Counter()  # custom_id → finished submissions that held it
+        self.problems: dict[str, str] = {}  # custom_id → why its last batch left it unanswered
+        self._inputs: list[Path] = []
 
     async def close(self) -> None:
         for appender in (self.results, self.errors):
             with contextlib.suppress(OSError):
                 appender.close()
+        self.answers.close()
         await self.remote.close()
         await self.backend.aclose()  # online re-asks' client belongs to this event loop
         self.notify(self.stats)
 
     async def run(self, inputs: list[Path], stale_only: bool) -> BatchStats:
-        waiting = self._select(inputs, stale_only)
+        self._inputs = inputs
+        selection = Selection(self.summarizer, self.out, stale_only, self.stats, self.errors)
         for sub in self.state.submissions:
             self._learn(sub)
-        while waiting := self._feed(waiting):
-            needed = dict(map(self._request, waiting))
-            live = [s for s in self.state.submissions if s.live and self._ids(s) & needed.keys()]
-            if live:
-                await self._complete(live)
-                continue
-            waiting = self._give_up(waiting)
-            reasks = [c for c in waiting if c.answered] if self.options.reask_online else []
+        self.answers.add(self.online)
+        first = True
+        while True:
+            wanted, reasks = self._pass(selection, first)
+            first = False
             if reasks:
-                waiting = [c for c in waiting if not c.answered] + await self._ask_online(reasks)
-            elif waiting:
-                self._submit({cid: needed[cid] for cid, _ in map(self._request, waiting)})
-        return self.stats
-
-    # ---- papers ----
-
-    def _select(self, inputs: list[Path], stale_only: bool) -> list[Conversation]:
-        selection = Selection(self.summarizer, self.out, stale_only, self.stats, self.errors)
-        waiting = []
-        for paper in selection.pick(inputs):
-            self.stats.queued += 1
-            hit = None if self.summarizer.refresh else self.summarizer.cached(paper)
-            if hit is not None:
-                self._write(hit)
+                await self._ask_online(reasks)
+            elif wanted:
+                await self._complete(wanted)
             else:
-                waiting.append(Conversation(self.summarizer, paper))
-        self.notify(self.stats)
-        return waiting
+                return self.stats
+            selection.again()
 
-    def _request(self, conv: Conversation) -> tuple[str, dict[str, Any]]:
-        body = self.backend.request_body(
-            conv.messages, self.summarizer.schema, self.summarizer.params
-        )
-        return custom_id(body), body
+    # ---- one pass ----
 
-    def _feed(self, waiting: list[Conversation]) -> list[Conversation]:
-        """Answer every paper from what has been downloaded; the ones still waiting."""
-        still = []
-        for conv in waiting:
-            while True:
-                outcome = self.answers.get(self._request(conv)[0])
-                if outcome is None:
-                    still.append(conv)
-                elif isinstance(outcome, Failure):
-                    self._fail(
-                        conv, RequestRejectedError(outcome.message, status_code=outcome.status_code)
-                    )
-                elif not self._answer(conv, outcome):
-                    continue  # a re-ask: its answer may be known too
-                break
-        self.notify(self.stats)
-        return still
-
-    def _answer(self, conv: Conversation, body: dict[str, Any]) -> bool:
-        """Feed one answer; True when the paper is done (written or failed)."""
-        try:
-            result = conv.answer(self.backend.completion_from(body))
-        except StorageError:
-            raise
-        except BackendError as exc:  # a 200 that is not a chat completion: asking again is
-            self._fail(conv, exc)  # the same request, so the paper fails; a re-run retries
-            return True
-        if result is not None:
-            self._write(result)
-        return result is not None
-
-    def _give_up(self, waiting: list[Conversation]) -> list[Conversation]:
-        """Fail the papers whose request went unanswered ``max_submissions`` times."""
-        keep = []
-        for conv in waiting:
-            cid = self._request(conv)[0]
-            tried = [s for s in self.state.submissions if cid in self._ids(s)]
-            if len(tried) < self.options.max_submissions:
-                keep.append(conv)
+    def _pass(
+        self, selection: Selection, first: bool
+    ) -> tuple[list[Submission], list[Conversation]]:
+        """Advance every paper as far as the known answers go; the live submissions some
+        paper waits for (new ones included) and, with ``reask_online``, the re-asks."""
+        wanted: dict[str, Submission] = {}
+        reasks: list[Conversation] = []
+        writer = _RequestWriter(self.state, self.options.limits)
+        for paper in selection.pick(self._inputs):
+            if first:
+                self.stats.queued += 1
+                hit = None if self.summarizer.refresh else self.summarizer.cached(paper)
+                if hit is not None:
+                    self._write(hit)
+                    continue
+            conv = Conversation(self.summarizer, paper)
+            request = self._advance(conv)
+            if request is None:
+                selection.finished(paper.id)
                 continue
-            reason = tried[-1].problem or "no answer in the output file"
-            message = f"no answer after {len(tried)} batches ({reason})"
-            self._fail(conv, BatchUnansweredError(message))
-        return keep
+            cid, body = request
+            if cid in self.live:
+                wanted[self.live[cid].name] = self.live[cid]
+            elif self.tries[cid] >= self.options.max_submissions:
+                self._give_up(conv, cid)
+                selection.finished(paper.id)
+            elif self.options.reask_online and conv.answered:
+                reasks.append(conv)
+            else:
+                writer.add(cid, body)
+        for sub in writer.close():
+            for cid in self._ids(sub):
+                self.live[cid] = sub
+            wanted[sub.name] = sub
+        self.notify(self.stats)
+        return list(wanted.values()), reasks
 
-    async def _ask_online(self, convs: list[Conversation]) -> list[Conversation]:
-        """Send re-asks as online requests; the papers that want yet another re-ask."""
+    def _advance(self, conv: Conversation) -> tuple[str, dict[str, Any]] | None:
+        """Feed known answers; the request still unanswered, or None once the paper is done
+        (written, or failed)."""
+        while True:
+            body = self.backend.request_body(
+                conv.messages, self.summarizer.schema, self.summarizer.params
+            )
+            cid = custom_id(body)
+            outcome = self.answers.get(cid)
+            if outcome is None:
+                return cid, body
+            if isinstance(outcome, Failure):
+                rejected = RequestRejectedError(outcome.message, status_code=outcome.status_code)
+                self._fail(conv, rejected)
+                return None
+            try:
+                result = conv.answer(self.backend.completion_from(outcome))
+            except BackendError as exc:  # a 200 that is not a chat completion: asking again
+                self._fail(conv, exc)  # sends the same request, so the paper fails here
+                return None
+            if result is not None:
+                self._write(result)
+                return None
+
+    def _give_up(self, conv: Conversation, cid: str) -> None:
+        reason = self.problems.get(cid, "no answer in the output file")
+        message = f"no answer after {self.tries[cid]} batches ({reason})"
+        self._fail(conv, BatchUnansweredError(message))
+
+    async def _ask_online(self, convs: list[Conversation]) -> None:
+        """Send re-asks as online requests; their answers are kept like downloaded ones."""
         gate = asyncio.Semaphore(self.options.concurrency)
         s = self.summarizer
 
-        async def ask(conv: Conversation) -> Conversation | None:
+        async def ask(conv: Conversation) -> None:
             async with gate:
                 try:
                     completion = await s.retry.acall(
@@ -253,14 +264,11 @@ class _Job:
                     )
                 except BackendError as exc:
                     self._fail(conv, exc)
-                    return None
-            result = conv.answer(completion)
-            if result is None:
-                return conv
-            self._write(result)
-            return None
+                    return
+            cid = custom_id(self.backend.request_body(conv.messages, s.schema, s.params))
+            self.answers.record(self.online, cid, _as_body(completion, self.backend.model))
 
-        return [c for c in await asyncio.gather(*map(ask, convs)) if c is not None]
+        await asyncio.gather(*map(ask, convs))
 
     def _write(self, result: Result) -> None:
         write_line(self.results, result.model_dump_json())
@@ -275,49 +283,101 @@ class _Job:
     # ---- submissions ----
 
     def _ids(self, sub: Submission) -> set[str]:
-        if sub.name not in self.ids:
-            self.ids[sub.name] = request_ids(self.state.file(sub, "requests"))
-        return self.ids[sub.name]
+        return request_ids(self.state.file(sub, "requests"))
 
     def _learn(self, sub: Submission) -> None:
-        """Take in a finished submission's answers; transient failures stay unanswered."""
+        """Index a submission: live, whose requests wait; or done, whose answers are known
+        (transient failures stay unanswered and count as a try)."""
         if sub.live:
+            for cid in self._ids(sub):
+                self.live[cid] = sub
             return
+        for cid in self._ids(sub):
+            self.tries[cid] += 1
+            if sub.problem:
+                self.problems[cid] = sub.problem
+            if self.live.get(cid) is sub:
+                del self.live[cid]
         for kind in ("output", "errors"):
-            path = self.state.file(sub, kind)
-            if path.exists():
-                for cid, outcome in read_results(path):
-                    if not isinstance(outcome, Failure) or outcome.permanent:
-                        self.answers.setdefault(cid, outcome)
+            self.answers.add(self.state.file(sub, kind))
 
-    def _submit(self, needed: dict[str, dict[str, Any]]) -> None:
-        """Write request files within the limits and record them; nothing is sent yet."""
-        lines = (request_line(cid, body) for cid, body in needed.items())
-        for chunk in split(lines, self.options.limits):
-            sub = Submission(self.state.next_name(), len(chunk), sum(map(len, chunk)))
-            write_atomic(self.state.file(sub, "requests"), chunk)
-            self.state.submissions.append(sub)
-            self.state.save()
-
-    async def _complete(self, live: list[Submission]) -> None:
-        """Upload, create, wait for and download ``live`` submissions."""
-        for sub in live:
+    async def _complete(self, subs: list[Submission]) -> None:
+        """Upload, create, wait for and download ``subs``."""
+        for sub in subs:
             if sub.step in ("written", "uploading"):
                 await self.remote.upload(sub)
             if sub.step in ("uploaded", "creating"):
                 await self.remote.create(sub)
         while True:
-            for sub in live:
+            for sub in subs:
                 if not sub.ended:
                     await self.remote.refresh(sub)
-            self.stats.remote = _describe(live)
+            self.stats.remote = _describe(subs)
             self.notify(self.stats)
-            if all(sub.ended for sub in live):
+            if all(sub.ended for sub in subs):
                 break
             await asyncio.sleep(self.options.poll_interval_s)
-        for sub in live:
+        for sub in subs:
             await self.remote.download(sub)
             self._learn(sub)
+
+
+class _RequestWriter:
+    """Streams request lines into files within the limits, recording each file in the state
+    once it is complete on disk (a kill mid-file leaves nothing recorded, and nothing sent)."""
+
+    def __init__(self, state: JobState, limits: Limits) -> None:
+        self.state, self.limits = state, limits
+        self.written: list[Submission] = []
+        self.seen: set[str] = set()  # papers with the same content share one request
+        self.chunk: list[bytes] = []
+        self.size = 0
+
+    def add(self, cid: str, body: dict[str, Any]) -> None:
+        if cid in self.seen:
+            return
+        self.seen.add(cid)
+        line = request_line(cid, body)
+        full = len(self.chunk) >= self.limits.max_requests
+        if self.chunk and (full or self.size + len(line) > self.limits.max_bytes):
+            self._flush()
+        self.chunk.append(line)
+        self.size += len(line)
+
+    def _flush(self) -> None:
+        sub = Submission(self.state.next_name(), len(self.chunk), self.size)
+        write_atomic(self.state.file(sub, "requests"), self.chunk)
+        self.state.submissions.append(sub)
+        self.state.save()
+        self.written.append(sub)
+        self.chunk, self.size = [], 0
+
+    def close(self) -> list[Submission]:
+        if self.chunk:
+            self._flush()
+        return self.written
+
+
+def _as_body(completion: Completion, model: str) -> dict[str, Any]:
+    """An online answer in the shape of a Batch API response body, to be kept with them."""
+    return {
+        "id": completion.request_id or "online",
+        "object": "chat.completion",
+        "created": 0,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": completion.finish_reason or "stop",
+                "message": {"role": "assistant", "content": completion.text},
+            }
+        ],
+        "usage": {
+            "prompt_tokens": completion.prompt_tokens,
+            "completion_tokens": completion.completion_tokens,
+            "total_tokens": completion.prompt_tokens + completion.completion_tokens,
+        },
+    }
 
 
 def _describe(subs: list[Submission]) -> str:
