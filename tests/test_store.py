@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -230,6 +231,54 @@ def test_the_served_configuration_switches_and_falls_back(
     back = FindingsService(old, fallback_scopes=[c["scope"] for c in store.served()])
     assert back.by_id(rct.id) == old.cached(rct)
     assert new.cached(rct) != old.cached(rct)
+
+
+def test_a_running_server_follows_a_switch_without_a_restart(
+    store: ResultStore, server: ScriptedServer, summarizer: Any
+) -> None:
+    from keyfindings.service import FindingsService
+    from keyfindings.service.flight import Pending
+    from tests.synthetic import good_answer, paper
+
+    def answer(body: dict[str, Any]) -> Any:
+        user = body["messages"][1]["content"]
+        if "[S1]" in user:
+            return chat(good_answer(user))
+        sentence = re.search(r"We randomised [^.]*\.", user)
+        text = sentence.group(0) if sentence else ""
+        return chat({"study_type": "randomized_controlled_trial", "methodology": text,
+                     "results": "", "significance": "", "limitations": ""})  # fmt: skip
+
+    server.handler = answer
+    papers = [Paper.model_validate(paper(i)) for i in range(3)]
+    old = summarizer(server, store)
+    new = summarizer(server, store, prompt="key_findings_compact@v2")
+    for p in papers:
+        old.summarize(p)
+    new.summarize(papers[0])  # the regeneration has reached one paper so far
+
+    def entry(s: Any) -> dict[str, str]:
+        return {"prompt": s.prompt.ref.ref, "model": s.backend.model, "scope": s.scope()}
+
+    def shown(paper_id: str) -> str:
+        result = button.by_id(paper_id)
+        assert result is not None and not isinstance(result, Pending)
+        return str(result.prompt.ref)
+
+    store.set_served([entry(old)])
+    button = FindingsService(old, follow_served=True, served_refresh_s=0.0)
+    assert shown(papers[0].id) == "key_findings@v1"
+    store.set_served([entry(new), entry(old)])  # keyfindings store serve-config --prompt …
+    assert shown(papers[0].id) == "key_findings_compact@v2"
+    assert shown(papers[1].id) == "key_findings@v1"  # not reached yet: the old one stands
+    fresh = button.get_findings(paper(7))  # a miss is generated under the served prompt
+    assert not isinstance(fresh, Pending) and fresh.prompt.ref == "key_findings_compact@v2"
+    store.set_served([entry(old)])  # --back
+    assert shown(papers[0].id) == "key_findings@v1"
+    # A configuration this server cannot generate (another model) leaves it as it was.
+    store.set_served([{"prompt": "key_findings@v1", "model": "elsewhere", "scope": "x" * 64}])
+    assert shown(papers[1].id) == "key_findings@v1"
+    button.close()
 
 
 def test_serve_config_from_the_command_line(server: ScriptedServer, tmp_path: Path) -> None:

@@ -333,6 +333,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_pending=args.max_pending,
         catalogue=catalogue,
         fallback_scopes=[config["scope"] for config in served],
+        follow_served=True,
     )
     store = service.cache
     limits: Limiter = (  # shared by every server on one PostgreSQL store
@@ -771,7 +772,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the shared results store (PostgreSQL)",
         "init creates or migrates the schema (idempotent). serve-config names the configuration "
         "(prompt + model) the button serves after a regeneration; papers it has not reached "
-        "yet keep being served from the earlier ones. Servers read it when they start.",
+        "yet keep being served from the earlier ones. Running servers follow a switch within 10 s.",
         "keyfindings store init --store postgresql://kf@db.internal/keyfindings",
         "keyfindings store serve-config --prompt key_findings@v2 --model gpt-4o-mini",
         "keyfindings store serve-config --back   # the previous configuration again",

@@ -63,6 +63,8 @@ class Failed:
 
 # How long a failure is reported for a paper before a request may try it again.
 FAILED_TTL_S = 60.0
+# How often a server re-reads which configuration the store says to serve.
+SERVED_REFRESH_S = 10.0
 
 
 class FindingsService:
@@ -77,6 +79,8 @@ class FindingsService:
         catalogue: Catalogue | None = None,
         failure_ttl_s: float = FAILED_TTL_S,
         fallback_scopes: Sequence[str] = (),
+        follow_served: bool = False,
+        served_refresh_s: float = SERVED_REFRESH_S,
     ) -> None:
         if summarizer.cache is None:
             raise ConfigError("the button needs a cache: build the Summarizer with use_cache=True")
@@ -88,22 +92,77 @@ class FindingsService:
         self.failure_ttl_s = failure_ttl_s
         # Earlier served configurations: their results stand until this one reaches the paper.
         self.fallback_scopes = [s for s in fallback_scopes if s != summarizer.scope()]
+        self.follow_served, self.served_refresh_s = follow_served, served_refresh_s
+        self._served_at = -served_refresh_s
+        self._unservable: set[str] = set()  # served scopes this server cannot generate for
         self._inflight: dict[str, Future[Result]] = {}
         self._inflight_ids: dict[str, str] = {}
         self._failures: dict[str, tuple[float, str]] = {}
         self._guard = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="keyfindings")
 
+    def _follow(self) -> Summarizer:
+        """The summarizer to use now. With ``follow_served``, the store's served configuration
+        (``keyfindings store serve-config``) is re-read every ``served_refresh_s``: a switch
+        reaches every server without a restart, and lookups fall back along its history."""
+        if not self.follow_served or time.monotonic() - self._served_at < self.served_refresh_s:
+            return self.summarizer
+        self._served_at = time.monotonic()
+        try:
+            served = self.cache.served()
+        except KeyFindingsError as exc:
+            log.warning("cannot read the served configuration: %s", exc)
+            return self.summarizer
+        if served and served[0]["scope"] != self.summarizer.scope():
+            switched = self._summarizer_for(served[0])
+            if switched is not None:
+                log.info("now serving %s · %s", served[0]["prompt"], served[0]["model"])
+                self.summarizer = switched
+        current = self.summarizer.scope()
+        self.fallback_scopes = [c["scope"] for c in served if c["scope"] != current]
+        return self.summarizer
+
+    def _summarizer_for(self, config: Mapping[str, str]) -> Summarizer | None:
+        """This server's model under the served prompt, if that is the served configuration
+        (same model, parameters and checks); else None, and the server keeps its own."""
+        if config["scope"] in self._unservable:
+            return None
+        current = self.summarizer
+        candidate = None
+        if config["model"] == current.backend.model:
+            try:
+                candidate = Summarizer(
+                    current.backend,
+                    prompt=config["prompt"],
+                    cache=self.cache,
+                    max_reasks=current.max_reasks,
+                    retry=current.retry,
+                    on_invalid=current.on_invalid,
+                )
+            except KeyFindingsError:
+                candidate = None
+        if candidate is None or candidate.scope() != config["scope"]:
+            self._unservable.add(config["scope"])
+            log.warning(
+                "the store serves %s · %s, which this server cannot generate; it keeps %s · %s",
+                config["prompt"],
+                config["model"],
+                current.prompt.ref.ref,
+                current.backend.model,
+            )
+            return None
+        return candidate
+
     def _lookup(self, key: str) -> Result | None:
         return self.cache.get(key) or self.cache.get_recent(key)
 
-    def _generate(self, paper: Paper, key: str) -> Result:
+    def _generate(self, summarizer: Summarizer, paper: Paper, key: str) -> Result:
         try:
             with self.cache.single_flight(key):
                 found = self._lookup(key)  # another process may have made it meanwhile
                 if found is not None:
                     return found
-                return self.summarizer.summarize(paper)
+                return summarizer.summarize(paper)
         except KeyFindingsError as exc:
             log.warning("generation for %s failed: %s", paper.id, exc)
             reader = (
@@ -127,7 +186,8 @@ class FindingsService:
     def submit(self, paper: Paper | Mapping[str, Any]) -> Future[Result]:
         """The shared future for this paper's result (a finished one on a cache hit)."""
         paper = paper if isinstance(paper, Paper) else Paper.from_dict(paper)
-        key = self.summarizer.key_for(paper)
+        summarizer = self._follow()
+        key = summarizer.key_for(paper)
         hit = self._lookup(key)  # a flagged result kept briefly counts: never queue behind work
         if hit is not None:
             done: Future[Result] = Future()
@@ -144,7 +204,7 @@ class FindingsService:
                         f"{len(self._inflight)} generations already queued",
                         retry_after=self.busy_retry_after_s,
                     )
-                future = self._pool.submit(self._generate, paper, key)
+                future = self._pool.submit(self._generate, summarizer, paper, key)
                 self._inflight[key] = future
                 self._inflight_ids[paper.id] = key
         return future
@@ -160,7 +220,7 @@ class FindingsService:
     def cached(self, paper: Paper) -> Result | None:
         """The stored result for this paper (accepted, or flagged moments ago): no queue, no
         rate limit."""
-        return self._lookup(self.summarizer.key_for(paper))
+        return self._lookup(self._follow().key_for(paper))
 
     def get_findings(
         self, paper: Paper | Mapping[str, Any], *, budget_s: float = 30.0
@@ -195,7 +255,7 @@ class FindingsService:
                 return Pending(paper_id)
             failure = self._failures.get(paper_id)
         found = None
-        for scope in (self.summarizer.scope(), *self.fallback_scopes):
+        for scope in (self._follow().scope(), *self.fallback_scopes):
             key = self.cache.lookup(paper_id, scope)
             found = self._lookup(key) if key else None
             if found is not None:
