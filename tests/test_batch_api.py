@@ -91,6 +91,19 @@ def test_a_run_submits_one_batch_checks_every_answer_and_prices_it_at_batch_rate
     assert again.skipped == 6 and len(api.batches) == 1
 
 
+def test_killed_while_writing_results_the_rerun_rebuilds_them_from_the_downloaded_answers(
+    api: BatchApiServer, tmp_path: Path
+) -> None:
+    source = write_jsonl(tmp_path / "papers.jsonl", range(5))
+    _, out, _ = run(api, tmp_path, source)
+    kept = out.read_text().splitlines()[:2]
+    out.write_text("\n".join(kept) + "\n" + '{"paper_id": "syn-4", "sta')  # cut mid-line
+    shutil.rmtree(tmp_path / "results")
+    run(api, tmp_path, source)
+    assert sorted(r["paper_id"] for r in lines(out)) == [f"syn-{i}" for i in range(5)]
+    assert len(api.batches) == 1 and api.chat_calls == 0
+
+
 def test_the_request_is_the_online_request(api: BatchApiServer, tmp_path: Path) -> None:
     source = write_jsonl(tmp_path / "papers.jsonl", range(1))
     run(api, tmp_path, source)
