@@ -159,6 +159,23 @@ def test_re_asks_can_go_online(api: BatchApiServer, tmp_path: Path) -> None:
     assert len(api.batches) == 1 and api.chat_calls == 1
 
 
+@pytest.mark.parametrize("api", [failing_first(2)], indirect=True)
+def test_cached_papers_are_written_from_the_store_and_never_sent(
+    api: BatchApiServer, tmp_path: Path
+) -> None:
+    run(api, tmp_path, write_jsonl(tmp_path / "first.jsonl", range(2)))
+    (tmp_path / "out.jsonl").unlink()
+    shutil.rmtree(state_dir(tmp_path / "out.jsonl"))
+    api.batches.clear()
+    stats, out, _ = run(api, tmp_path, write_jsonl(tmp_path / "papers.jsonl", range(4)))
+    assert sorted(r["paper_id"] for r in lines(out)) == [f"syn-{i}" for i in range(4)]
+    assert stats.cached == 2
+    sent = [line["body"]["messages"][1]["content"] for b in api.batches.values()
+            for line in api.requests_of(b)]  # fmt: skip
+    assert len(api.batches) == 2  # papers 2 and 3, then paper 2's re-ask: never 0 or 1
+    assert not any("Synthetic paper 0\n" in m or "Synthetic paper 1\n" in m for m in sent)
+
+
 def test_an_expired_batch_s_unfinished_requests_are_resubmitted(
     api: BatchApiServer, tmp_path: Path
 ) -> None:

@@ -199,6 +199,7 @@ class _Job:
                 hit = None if self.summarizer.refresh else self.summarizer.cached(paper)
                 if hit is not None:
                     self._write(hit)
+                    selection.finished(paper.id)
                     continue
             conv = Conversation(self.summarizer, paper)
             request = self._advance(conv)
