@@ -189,17 +189,7 @@ class BatchApiServer:
         if path == "/v1/batches":
             self._at("create:before")
             request = json.loads(body)
-            with self._lock:
-                outcome, keep = self.outcomes.pop(0) if self.outcomes else ("completed", None)
-                batch = Batch(
-                    self._id("batch"),
-                    request["input_file_id"],
-                    request.get("metadata") or {},
-                    list(_PLANS[outcome]),
-                    keep,
-                )
-                batch.counts["total"] = len(self.requests_of(batch))
-                self.batches[batch.id] = batch
+            batch = self.make_batch(request["input_file_id"], request.get("metadata") or {})
             self._at("create:after")
             return 200, batch.as_json()
         if path.startswith("/v1/batches/") and path.endswith("/cancel"):
@@ -213,6 +203,18 @@ class BatchApiServer:
             reply = self.answer(json.loads(body))
             return reply.status, reply.body
         return 404, {"error": {"message": "no such endpoint"}}
+
+    def make_batch(self, input_file_id: str, metadata: dict[str, str] | None = None) -> Batch:
+        """A batch of the file's requests, on the next queued outcome."""
+        with self._lock:
+            outcome, keep = self.outcomes.pop(0) if self.outcomes else ("completed", None)
+            batch = Batch(
+                self._id("batch"), input_file_id, metadata or {}, list(_PLANS[outcome]), keep
+            )
+            if input_file_id in self.contents:
+                batch.counts["total"] = len(self.requests_of(batch))
+            self.batches[batch.id] = batch
+        return batch
 
     def _store_upload(self, content_type: str, body: bytes) -> dict[str, Any]:
         message = BytesParser(policy=HTTP).parsebytes(

@@ -331,6 +331,27 @@ def test_killed_at_any_step_the_rerun_finishes_without_submitting_twice(
     assert len(api.uploads) == 1, "the request file was uploaded twice"
 
 
+def test_a_run_resumed_hours_later_still_finds_the_batch_it_created(
+    api: BatchApiServer, tmp_path: Path
+) -> None:
+    write_jsonl(tmp_path / "papers.jsonl", range(3))
+    kill_at(api, tmp_path, "create:after")  # created on the provider's side, not recorded
+    (ours,) = api.batches.values()
+    ours.created_at -= 7200  # as if the run had been killed two hours ago …
+    path = state_dir(tmp_path / "out.jsonl") / "state.json"
+    state = json.loads(path.read_text())
+    state["submissions"][0]["announced_at"] -= 7200
+    path.write_text(json.dumps(state))
+    other = api.make_batch("file-elsewhere")  # … and someone else's since
+    other.created_at -= 3600
+    done = subprocess.run(
+        command(api, tmp_path), cwd=ROOT, env=environment(), capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(api.batches) == 2 and ours.status == "completed"  # adopted, not resubmitted
+    assert len(lines(tmp_path / "out.jsonl")) == 3
+
+
 def test_cancel_stops_the_running_batches_and_a_rerun_finishes_the_rest(
     api: BatchApiServer, tmp_path: Path
 ) -> None:

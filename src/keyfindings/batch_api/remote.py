@@ -50,8 +50,7 @@ class Remote:
         """Upload the request file, or adopt the copy an interrupted attempt left."""
         name = self.state.remote_name(sub)
         path = self.state.file(sub, "requests")
-        search = sub.step == "uploading"
-        self.state.announce(sub, "uploading")
+        search = self.state.announce(sub, "uploading")
 
         async def attempt() -> str:
             nonlocal search
@@ -80,8 +79,7 @@ class Remote:
         """Create the batch, or adopt the one an interrupted attempt created."""
         assert sub.file_id is not None
         file_id = sub.file_id
-        search = sub.step == "creating"
-        self.state.announce(sub, "creating")
+        search = self.state.announce(sub, "creating")
 
         async def attempt() -> Any:
             nonlocal search

@@ -94,11 +94,16 @@ class JobState:
         }
         write_atomic(self.path, [json.dumps(data, indent=1).encode()])
 
-    def announce(self, submission: Submission, step: Step) -> None:
-        """Record that ``step`` is about to happen, before it does."""
+    def announce(self, submission: Submission, step: Step) -> bool:
+        """Record that ``step`` is about to happen, before it does. True if it was announced
+        already (an earlier run was interrupted there): its time stays the first attempt's,
+        the earliest moment anything it made can date from."""
+        if submission.step == step:
+            return True
         submission.step = step
         submission.announced_at = time.time()
         self.save()
+        return False
 
     def file(self, submission: Submission, kind: str) -> Path:
         """Where a submission's requests, output or errors live locally."""
