@@ -19,11 +19,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from tests.scripted_server import Reply
+from tests.scripted_server import QuietHandler, Reply
 from tests.synthetic import FaultyHandler
 
 _PLANS = {
@@ -88,16 +88,7 @@ class BatchApiServer:
         self._lock = threading.Lock()
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def handle(self) -> None:
-                with contextlib.suppress(ConnectionError):
-                    super().handle()
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 self._reply(*server.get(urlparse(self.path)))
 

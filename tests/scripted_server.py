@@ -64,6 +64,20 @@ def error(status: int, message: str = "scripted error", **headers: str) -> Reply
     )
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1, no access log, and a client that goes away mid-request (a killed process, a
+    timeout) is not an error."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def handle(self) -> None:
+        with contextlib.suppress(ConnectionError):
+            super().handle()
+
+
 class ScriptedServer:
     """Serves queued replies in order; ``handler`` (if set) decides replies instead."""
 
@@ -76,17 +90,7 @@ class ScriptedServer:
         self._lock = threading.Lock()
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def handle(self) -> None:
-                # The client may go away mid-request (a killed process, a timeout).
-                with contextlib.suppress(ConnectionError):
-                    super().handle()
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 data = [{"id": m, "object": "model"} for m in server.models]
                 payload = json.dumps({"object": "list", "data": data}).encode()

@@ -266,7 +266,8 @@ def test_downloaded_lines_that_are_junk_are_skipped(tmp_path: Path) -> None:
 # ---- the command, killed at every step ----
 
 
-def command(api: BatchApiServer, tmp_path: Path, *extra: str) -> list[str]:
+def command_for(tmp_path: Path) -> list[str]:
+    out = str(tmp_path / "out.jsonl")
     return [
         sys.executable,
         "-m",
@@ -274,7 +275,13 @@ def command(api: BatchApiServer, tmp_path: Path, *extra: str) -> list[str]:
         "batch",
         str(tmp_path / "papers.jsonl"),
         "-o",
-        str(tmp_path / "out.jsonl"),
+        out,
+    ]
+
+
+def command(api: BatchApiServer, tmp_path: Path, *extra: str) -> list[str]:
+    return [
+        *command_for(tmp_path),
         "--base-url",
         api.base_url,
         "--model",
@@ -401,13 +408,7 @@ def test_the_embedded_model_cannot_go_through_the_batch_api(tmp_path: Path) -> N
     write_jsonl(tmp_path / "papers.jsonl", range(1))
     done = subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "keyfindings.cli",
-            "batch",
-            str(tmp_path / "papers.jsonl"),
-            "-o",
-            str(tmp_path / "out.jsonl"),
+            *command_for(tmp_path),
             "--via",
             "openai-batch",
         ],

@@ -108,11 +108,41 @@ def test_empty_results_are_fine_for_a_review(review: Paper) -> None:
 def test_lengths(rct: Paper) -> None:
     long_text = " ".join(["Vitamin D reduced infections in schoolchildren"] * 12)
     kf = findings(
-        methodology=[Finding(text="Trial.")],
+        methodology=[Finding(text="We conducted a double-blind, placebo-controlled trial.")],
         significance=[Finding(text=long_text)],
-        results=[Finding(text="Hypercalcaemia was not observed.")],
+        results=[Finding(text="Hypercalcaemia was not observed."), Finding(text="Infections.")],
     )
-    assert set(codes(errors_only(check_findings(rct, kf)))) == {"too_short", "too_long"}
+    issues = check_findings(rct, kf)
+    assert codes(errors_only(issues)) == ["too_long"]
+    assert [f.text for f in kf.results] == ["Hypercalcaemia was not observed."]  # stub dropped
+    assert "filled" in codes(issues)
+
+
+def test_a_field_s_only_finding_too_short_to_say_anything_gives_way_to_the_abstract(
+    rct: Paper,
+) -> None:
+    kf = findings(
+        methodology=[Finding(text="Randomised trial.")],
+        results=[Finding(text="Hypercalcaemia was not observed.")],
+        significance=[Finding(text="Daily vitamin D3 supplementation reduced infections.")],
+    )
+    issues = check_findings(rct, kf)
+    assert errors_only(issues) == []
+    assert kf.methodology[0].text.startswith("We conducted a double-blind")
+    (filled,) = [i for i in issues if i.code == "filled"]
+    assert "too short" in filled.message and filled.text == "Randomised trial."
+
+
+def test_a_sentence_that_only_adds_a_number_is_evidence_too() -> None:
+    from keyfindings.checks.alignment import align, content_words
+
+    sentences = [
+        "There are 71 previously untreated patients with primary lung cancer.",
+        "Forty-five healthy individuals matching the lung cancer patients were recruited "
+        "to take part in the study as a control group.",
+    ]
+    claim = "The study included 71 lung cancer patients and 45 healthy control subjects."
+    assert align(claim, [content_words(s) for s in sentences]).evidence == [1, 2]
 
 
 def test_all_empty_is_an_error(review: Paper) -> None:

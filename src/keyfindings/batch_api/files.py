@@ -56,21 +56,6 @@ def request_line(cid: str, body: dict[str, Any]) -> bytes:
     return json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
-def split(lines: Iterable[bytes], limits: Limits) -> Iterator[list[bytes]]:
-    """Group request lines into files within ``limits`` (a line over the byte limit alone
-    still gets a file: the provider's refusal then names it)."""
-    chunk: list[bytes] = []
-    size = 0
-    for line in lines:
-        if chunk and (len(chunk) >= limits.max_requests or size + len(line) > limits.max_bytes):
-            yield chunk
-            chunk, size = [], 0
-        chunk.append(line)
-        size += len(line)
-    if chunk:
-        yield chunk
-
-
 def write_atomic(path: Path, chunks: Iterable[bytes]) -> None:
     """Write to a temporary file, flush it to disk, then rename over ``path``: a kill leaves
     the old file or the new one, never half of one."""

@@ -46,24 +46,39 @@ class Remote:
 
         return await self.retry.acall(once)
 
+    async def _make_once(
+        self,
+        resumed: bool,
+        find: Callable[[], Awaitable[T | None]],
+        make: Callable[[], Awaitable[T]],
+    ) -> T:
+        """``make``, retried; a resumed step, and every retry, first ``find``s what an earlier
+        attempt may have made all the same (a timeout is no proof that nothing happened)."""
+        search = resumed
+
+        async def attempt() -> T:
+            nonlocal search
+            if search and (found := await find()) is not None:
+                return found
+            search = True
+            return await make()
+
+        return await self._call(attempt)
+
     async def upload(self, sub: Submission) -> None:
         """Upload the request file, or adopt the copy an interrupted attempt left."""
         name = self.state.remote_name(sub)
         path = self.state.file(sub, "requests")
-        search = self.state.announce(sub, "uploading")
 
-        async def attempt() -> str:
-            nonlocal search
-            if search:
-                found = await self._find_file(name, sub.announced_at)
-                if found is not None:
-                    return found
-            search = True  # a failed attempt may have stored the file all the same
+        async def make() -> str:
             with open(path, "rb") as handle:
                 created = await self.client.files.create(file=(name, handle), purpose="batch")
             return created.id
 
-        sub.file_id = await self._call(attempt)
+        resumed = self.state.announce(sub, "uploading")
+        sub.file_id = await self._make_once(
+            resumed, lambda: self._find_file(name, sub.announced_at), make
+        )
         sub.step = "uploaded"
         self.state.save()
 
@@ -79,15 +94,8 @@ class Remote:
         """Create the batch, or adopt the one an interrupted attempt created."""
         assert sub.file_id is not None
         file_id = sub.file_id
-        search = self.state.announce(sub, "creating")
 
-        async def attempt() -> Any:
-            nonlocal search
-            if search:
-                found = await self._find_batch(file_id, sub.announced_at)
-                if found is not None:
-                    return found
-            search = True
+        async def make() -> Any:
             return await self.client.batches.create(
                 input_file_id=file_id,
                 endpoint=ENDPOINT,
@@ -95,7 +103,11 @@ class Remote:
                 metadata={"keyfindings_run": self.state.run_id, "submission": sub.name},
             )
 
-        self._note(sub, await self._call(attempt))
+        resumed = self.state.announce(sub, "creating")
+        batch = await self._make_once(
+            resumed, lambda: self._find_batch(file_id, sub.announced_at), make
+        )
+        self._note(sub, batch)
         sub.step = "submitted"
         self.state.save()
 

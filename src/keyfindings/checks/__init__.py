@@ -23,7 +23,7 @@ from keyfindings.schema import SECTIONS, Finding, Issue, IssueCode, KeyFindings
 
 # Part of the cache key: bump whenever what is accepted changes (``keyfindings recheck`` then
 # re-runs the checks on stored answers instead of asking the model again).
-CHECKS_VERSION = "10"
+CHECKS_VERSION = "11"
 FINDING_RULES = (
     grounding.lengths,
     grounding.numbers,

@@ -135,6 +135,10 @@ def content_words(text: str) -> set[str]:
     return out
 
 
+def _gain(new: set[str]) -> int:
+    return len(new) + sum(w.isdigit() for w in new)
+
+
 @dataclass(frozen=True, slots=True)
 class Alignment:
     """The sentences that best cover a claim, and the share of its content words they cover."""
@@ -151,7 +155,9 @@ def align(claim: str, sentence_words: list[set[str]]) -> Alignment:
     covered: set[str] = set()
     chosen: list[int] = []
     for _ in range(MAX_EVIDENCE):
-        gains = [len((words & s) - covered) for s in sentence_words]
+        # A number counts as two words: a finding that joins "71 patients" (S1) to S2's
+        # controls takes its number from S1, however few other words S1 adds.
+        gains = [_gain((words & s) - covered) for s in sentence_words]
         # Ties go to the shorter sentence: the one that says this, not one that says more.
         best = max(range(len(gains)), key=lambda k: (gains[k], -len(sentence_words[k])), default=-1)
         if best < 0 or gains[best] == 0 or (chosen and gains[best] < 2):

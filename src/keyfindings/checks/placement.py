@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 
 from keyfindings.checks.context import Claim, Problem, SentenceView
-from keyfindings.checks.grounding import MAX_FINDING_WORDS
+from keyfindings.checks.grounding import MAX_FINDING_WORDS, MIN_FINDING_WORDS
 from keyfindings.paper import Paper
 from keyfindings.roles import Role
 from keyfindings.schema import SECTIONS, Finding, Issue, IssueCode, KeyFindings, StudyType
@@ -65,7 +65,7 @@ def arrange(
     its place; a limitation no sentence states is removed. A small model asked again rarely
     fixes these, and each re-ask costs as much as the first answer. Only ``sound`` findings
     (grounded, their numbers in the abstract) are moved: the others go to the checks."""
-    done = _complete_fragments(view, findings)
+    done = _complete_fragments(view, findings) + _replace_stubs(view, findings)
     for section in SECTIONS:
         keep: list[Finding] = []
         for index, finding in enumerate(findings.section(section)):
@@ -125,8 +125,9 @@ def _has(view: list[SentenceView], section: str) -> bool:
 
 
 def _stand_in(section: str, view: list[SentenceView], findings: KeyFindings) -> Finding | None:
-    """The abstract's first sentence of this field's role not cited elsewhere (one the role
-    model is sure of first; for results, one with numbers first)."""
+    """The abstract's first sentence of this field's role not cited elsewhere (for methodology
+    a methods sentence first; then one the role model is sure of; for results, one with
+    numbers)."""
     if section not in _FILLABLE:
         return None
     used = {n for name in SECTIONS for f in findings.section(name) for n in f.evidence}
@@ -139,8 +140,14 @@ def _stand_in(section: str, view: list[SentenceView], findings: KeyFindings) -> 
         and s.number not in used
         and len(s.text.split()) <= MAX_FINDING_WORDS
     ]
+    # The design before the question, the question before the background.
+    order = [Role.METHODS, Role.OBJECTIVE, Role.BACKGROUND]
     candidates.sort(
-        key=lambda s: (not (s.role and s.role.certain), section == "results" and not s.numbers)
+        key=lambda s: (
+            order.index(s.role.role) if s.role and s.role.role in order else 0,
+            not (s.role and s.role.certain),
+            section == "results" and not s.numbers,
+        )
     )
     if not candidates:
         return None
@@ -173,6 +180,30 @@ def _complete_fragments(view: list[SentenceView], findings: KeyFindings) -> list
                 why = "started in lower case; capitalised"
                 finding.text = finding.text[:1].upper() + finding.text[1:]
             done.append(_note(IssueCode.COMPLETED, section, index, original, why))
+    return done
+
+
+def _replace_stubs(view: list[SentenceView], findings: KeyFindings) -> list[Issue]:
+    """A finding of a word or two ("Observational study.") tells a reader nothing: it is
+    dropped when its field says more elsewhere, or the abstract's own sentence for the field
+    takes its place. (Asked again, a small model rarely writes more.)"""
+    done = []
+    for section in _FILLABLE:
+        items = findings.section(section)
+        for index, stub in enumerate(list(items)):
+            if len(stub.text.split()) >= MIN_FINDING_WORDS:
+                continue
+            if len(items) > 1:
+                items.remove(stub)
+                why = "dropped: too short to be a finding"
+            else:
+                stub.evidence = []  # the sentence it abbreviates is the one to stand in
+                stand_in = _stand_in(section, view, findings)
+                if stand_in is None:
+                    continue  # nothing better to show: the length rule flags it
+                items[0] = stand_in
+                why = f"too short; the abstract's own {section} sentence (S{stand_in.evidence[0]})"
+            done.append(_note(IssueCode.FILLED, section, index, stub, why))
     return done
 
 
