@@ -418,3 +418,16 @@ def test_the_embedded_model_cannot_go_through_the_batch_api(tmp_path: Path) -> N
     )
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert "--via openai-batch needs an OpenAI model" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "extra", [["--cancel"], ["--reask-online"], ["--via", "openai-batch", "--poll-interval", "0"]]
+)
+def test_batch_api_options_out_of_place_are_usage_errors(
+    api: BatchApiServer, tmp_path: Path, extra: list[str]
+) -> None:
+    write_jsonl(tmp_path / "papers.jsonl", range(1))
+    cmd = [*command_for(tmp_path), "--base-url", api.base_url, "--model", "gpt-4o-mini", *extra]
+    done = subprocess.run(cmd, cwd=ROOT, env=environment(), capture_output=True, text=True)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert not api.uploads and not api.batches

@@ -212,6 +212,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
         summarizer = batch_api.batch_priced(summarizer)
     elif args.cancel or args.reask_online:
         raise UsageError("--cancel and --reask-online need --via openai-batch")
+    if args.poll_interval <= 0:
+        raise UsageError("--poll-interval must be a positive number of seconds")
     if args.cancel:
         cancelled = asyncio.run(batch_api.cancel_batch_api(summarizer, out))
         for sub in cancelled:
