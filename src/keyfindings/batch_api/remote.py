@@ -7,7 +7,6 @@ crash nor a timed-out request that in fact succeeded ever submits a batch twice.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -83,12 +82,9 @@ class Remote:
         self.state.save()
 
     async def _find_file(self, name: str, since: float) -> str | None:
-        async for item in self.client.files.list(purpose="batch", order="desc"):
-            if item.filename == name:
-                return item.id
-            if item.created_at < since - _SKEW_S:
-                break
-        return None
+        listing = self.client.files.list(purpose="batch", order="desc")
+        found = await _newest(listing, lambda item: item.filename == name, since)
+        return found.id if found is not None else None
 
     async def create(self, sub: Submission) -> None:
         """Create the batch, or adopt the one an interrupted attempt created."""
@@ -112,12 +108,8 @@ class Remote:
         self.state.save()
 
     async def _find_batch(self, file_id: str, since: float) -> Any | None:
-        async for batch in self.client.batches.list(limit=100):
-            if batch.input_file_id == file_id:
-                return batch
-            if batch.created_at < since - _SKEW_S:
-                break
-        return None
+        listing = self.client.batches.list(limit=100)
+        return await _newest(listing, lambda batch: batch.input_file_id == file_id, since)
 
     async def refresh(self, sub: Submission) -> None:
         """The batch's status and counts as the provider sees them now."""
@@ -155,7 +147,8 @@ class Remote:
     async def adopt(self, sub: Submission) -> None:
         """Find the batch of a submission whose create was interrupted, if it exists."""
         if sub.step == "creating" and sub.file_id is not None:
-            found = await self._find_batch(sub.file_id, sub.announced_at)
+            file_id = sub.file_id
+            found = await self._call(lambda: self._find_batch(file_id, sub.announced_at))
             if found is not None:
                 self._note(sub, found)
                 sub.step = "submitted"
@@ -165,7 +158,16 @@ class Remote:
         """Ask the provider to stop the batch (it ends as ``cancelled``, keeping what it did)."""
         assert sub.batch_id is not None
         batch_id = sub.batch_id
-        with contextlib.suppress(Exception):
-            await self.adopt(sub)
         self._note(sub, await self._call(lambda: self.client.batches.cancel(batch_id)))
         self.state.save()
+
+
+async def _newest(listing: Any, match: Callable[[Any], bool], since: float) -> Any | None:
+    """The first item ``match`` accepts in a newest-first listing, looking back no further
+    than shortly before ``since`` (a provider keeps a long history)."""
+    async for item in listing:
+        if match(item):
+            return item
+        if item.created_at < since - _SKEW_S:
+            break
+    return None
