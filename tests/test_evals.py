@@ -246,6 +246,35 @@ def test_role_accuracy_and_study_type_agreement() -> None:
     assert score_case(PAPER, cohort, sections=SECTIONS).study_type_agrees is False
 
 
+def test_gold_sections_honour_two_part_headings_and_the_question_asked() -> None:
+    from keyfindings.evals.metrics import gold_sections
+
+    sentences = [
+        "Falls are common in old age.",
+        "This study was designed to evaluate whether exercise prevents falls.",
+        "We randomly assigned 300 adults to exercise or usual care.",
+        "Falls fell by 30%.",
+        "Exercise is worth offering to old adults.",
+    ]
+    sections = {
+        "background": " ".join(sentences[:2]),
+        "results": " ".join(sentences[2:4]),  # filed under results by its first-named part
+        "conclusions": sentences[4],
+    }
+    labels = ["BACKGROUND", "METHODS AND RESULTS", "CONCLUSIONS"]
+    gold = gold_sections(sentences, sections, labels)
+    assert gold == [
+        {"background"},
+        {"background", "objective"},
+        {"methods", "results"},
+        {"methods", "results"},
+        {"conclusions"},
+    ]
+    # Without the headings the file's sections alone decide.
+    assert gold_sections(sentences, sections)[2] == {"results"}
+    assert gold_sections(["Not in the abstract."], sections) == [frozenset()]
+
+
 def test_case_source_takes_one_split(tmp_path: Path) -> None:
     from keyfindings.evals.splits import split_of
     from keyfindings.evals.suite import CaseSource, load_cases

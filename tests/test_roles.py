@@ -5,7 +5,7 @@ from __future__ import annotations
 from keyfindings import Finding, KeyFindings, Paper, StudyType
 from keyfindings.checks import check_findings, errors_only
 from keyfindings.role_tagger import shipped_model
-from keyfindings.roles import Role, role_of_label, sentence_roles
+from keyfindings.roles import Role, role_of_label, roles_named, sentence_roles
 
 UNLABELLED = Paper(
     id="u1",
@@ -31,6 +31,8 @@ def test_labels_decide_where_the_abstract_is_structured(rct: Paper) -> None:
     assert roles[-1].role == Role.LIMITATION  # "may not extend to…" within CONCLUSIONS
     assert role_of_label("PATIENTS AND METHODS") == Role.METHODS
     assert role_of_label("MAIN RESULTS") == Role.RESULTS
+    assert role_of_label("METHODS AND RESULTS") == Role.RESULTS  # the first part named wins
+    assert roles_named("METHODS AND RESULTS") == {Role.METHODS, Role.RESULTS}
 
 
 def test_the_model_reads_an_unlabelled_abstract_in_order() -> None:

@@ -16,6 +16,9 @@ def test_does_not_break_statistics_abbreviations_or_decimals() -> None:
         "Next, S. aureus grew i.e. fast.",
         "The end.",
     ]
+    # A dotted abbreviation before a number: "0.221 (st.dev. 0.019)" is one sentence.
+    spread = "Values were 0.221 (st.dev. 0.019) and 0.215 (std.dev. 0.018). The end."
+    assert texts(spread) == [spread.removesuffix(" The end."), "The end."]
 
 
 def test_structured_labels_start_sentences_and_are_kept() -> None:

@@ -99,6 +99,12 @@ def role_of_label(label: str) -> Role | None:
     return None
 
 
+def roles_named(label: str) -> frozenset[Role]:
+    """Every role a heading names: "METHODS AND RESULTS" is methods as much as results (the
+    first match alone files it under results)."""
+    return frozenset(role for pattern, role in _LABELS if pattern.search(label.upper()))
+
+
 def states_limitation(text: str) -> bool:
     """Does the sentence state a limitation of the study?"""
     return bool(_LIMITATION.search(text) or _SOFT_LIMITATION.search(text))

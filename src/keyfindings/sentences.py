@@ -84,6 +84,8 @@ _ABBREVIATIONS = frozenset(
         "var",
         "subsp",
         "n.s",
+        "st.dev",
+        "std.dev",
     ]
 )
 _CAN_END_SENTENCE = frozenset({"al", "etc"})

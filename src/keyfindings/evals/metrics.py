@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from keyfindings.checks import FAITHFULNESS
 from keyfindings.checks.placement import expected_study_types
 from keyfindings.numbers import extract_numbers, unsupported_numbers
 from keyfindings.paper import Paper
+from keyfindings.roles import role_of_label, roles_named
 from keyfindings.schema import IssueCode, KeyFindings, Result
 
 # Which labelled section each output field should match.
@@ -91,26 +92,59 @@ def _squash(text: str) -> str:
     return " ".join("".join(c for c in text.lower() if c.isalnum() or c.isspace()).split())
 
 
-def gold_sections(sentences: list[str], sections: Mapping[str, str]) -> list[str | None]:
-    """The authors' section each abstract sentence came from (by its text), if found."""
+# A sentence that states the study's question or aim: methodology may draw on a background
+# sentence for that (the question asked), not for the background itself.
+_ASKS = re.compile(
+    r"^(to|we (aimed|sought|set out|wanted|asked|hypothesi[sz]ed))\b"
+    r"|\b(this|the present|the current|our) (study|trial|analysis|review|work|paper)\b[^.]*?"
+    r"\b(aim|design|sought|investigat|examin|evaluat|assess|compar|test|determin|explor)"
+    r"|\b(aims?|objectives?|purposes?|goals?) (of (this|the present|our)|(was|is|were|are) to)\b"
+    r"|\bwe (hypothesi[sz]ed|aimed|sought)\b",
+    re.I,
+)
+
+
+def gold_sections(
+    sentences: list[str], sections: Mapping[str, str], labels: Sequence[str] = ()
+) -> list[frozenset[str]]:
+    """The authors' sections each abstract sentence counts for (found by its text; empty if
+    not found). A heading that names two parts ("METHODS AND RESULTS", filed under results)
+    counts for both; a background sentence that states the question counts as objective."""
     refs = {name: _squash(text) for name, text in sections.items() if text}
-    return [
-        next((name for name, ref in refs.items() if _squash(s) and _squash(s) in ref), None)
-        for s in sentences
-    ]
+    named: dict[str, set[str]] = {}
+    for label in labels:
+        first = role_of_label(label)
+        if first is not None:
+            named.setdefault(first.value, set()).update(r.value for r in roles_named(label))
+    gold: list[frozenset[str]] = []
+    for sentence in sentences:
+        key = _squash(sentence)
+        home = next((name for name, ref in refs.items() if key and key in ref), None)
+        if home is None:
+            gold.append(frozenset())
+            continue
+        found = {home} | named.get(home, set())
+        if home == "background" and _ASKS.search(sentence.strip()):
+            found.add("objective")
+        gold.append(frozenset(found))
+    return gold
 
 
 def _score_roles(
-    sentences: list[str], findings: KeyFindings, sections: Mapping[str, str], score: CaseScore
+    sentences: list[str],
+    findings: KeyFindings,
+    sections: Mapping[str, str],
+    labels: Sequence[str],
+    score: CaseScore,
 ) -> None:
-    gold = gold_sections(sentences, sections)
+    gold = gold_sections(sentences, sections, labels)
     for field_name, targets in ROLE_TARGETS.items():
         hits = total = 0
         for finding in findings.section(field_name):
-            known = [gold[n - 1] for n in finding.evidence if gold[n - 1] is not None]
+            known = [gold[n - 1] for n in finding.evidence if gold[n - 1]]
             if known:
                 total += 1
-                hits += any(g in targets for g in known)
+                hits += any(g & targets for g in known)
         if total:
             score.role_hits[field_name] = (hits, total)
 
@@ -120,6 +154,7 @@ def score_alignment(
     sections: Mapping[str, str],
     score: CaseScore,
     paper_sentences: list[str] | None = None,
+    labels: Sequence[str] = (),
 ) -> None:
     """Token F1 against the target section, whether the target is the closest section, and
     whether each field's evidence comes from its section."""
@@ -132,7 +167,7 @@ def score_alignment(
         f1s = {name: token_f1(text, ref) for name, ref in refs.items()}
         score.section_f1[field_name] = f1s[target]
         score.section_correct[field_name] = max(f1s, key=f1s.__getitem__) == target
-    _score_roles(paper_sentences, findings, sections, score)
+    _score_roles(paper_sentences, findings, sections, labels, score)
     results_ref = sections.get("results", "")
     wanted = set(extract_numbers(results_ref))
     if wanted:
@@ -177,6 +212,7 @@ def score_case(
     *,
     sections: Mapping[str, str] | None = None,
     expect: Mapping[str, object] | None = None,
+    labels: Sequence[str] = (),
 ) -> CaseScore:
     """All metrics for one case; ``result`` None means the call failed."""
     if result is None:
@@ -206,7 +242,7 @@ def score_case(
             score.unsupported_numbers += len(unsupported_numbers(text, paper.numbers))
         score.words = sum(len(f.text.split()) for f in every)
         if sections:
-            score_alignment(findings, sections, score, [s.text for s in paper.sentences])
+            score_alignment(findings, sections, score, [s.text for s in paper.sentences], labels)
         named = expected_study_types(paper)
         if named:
             # The model's own answer: a study type the checks had to set does not agree.

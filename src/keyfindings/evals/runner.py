@@ -29,6 +29,12 @@ log = logging.getLogger("keyfindings")
 BASELINE = "baseline (lead sentences)"
 
 
+def _score(case: Case, result: Result | None) -> CaseScore:
+    return score_case(
+        case.paper, result, sections=case.sections, expect=case.expect, labels=case.labels
+    )
+
+
 @dataclass
 class Outcome:
     """One case in one cell."""
@@ -171,7 +177,7 @@ async def _run_cell(
             case,
             result,
             error,
-            score_case(case.paper, result, sections=case.sections, expect=case.expect),
+            _score(case, result),
         )
         on_case(outcome)
         return outcome
@@ -244,7 +250,7 @@ def run_suite(
                     case,
                     result,
                     None,
-                    score_case(case.paper, result, sections=case.sections, expect=case.expect),
+                    _score(case, result),
                 )
             )
         cells.append(baseline)

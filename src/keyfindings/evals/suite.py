@@ -136,6 +136,7 @@ class Case:
     sections: dict[str, str] | None
     expect: dict[str, Any]
     source: str
+    labels: tuple[str, ...] = ()  # the authors' headings, in order
 
 
 def load_cases(source: CaseSource, base: Path) -> list[Case]:
@@ -158,9 +159,10 @@ def load_cases(source: CaseSource, base: Path) -> list[Case]:
                 raise LoaderError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
             sections = record.pop("sections", None)
             expect = record.pop("expect", {})
-            for extra in ("section_labels", "sections_other", "source"):
+            labels = tuple(str(x) for x in record.pop("section_labels", None) or ())
+            for extra in ("sections_other", "source"):
                 record.pop(extra, None)
             paper = Paper.from_dict(record, where=f"{path}:{lineno}")
             if source.split is None or split_of(paper.id) == source.split:
-                cases.append(Case(paper, sections, expect, f"{path.name}:{lineno}"))
+                cases.append(Case(paper, sections, expect, f"{path.name}:{lineno}", labels))
     return cases
