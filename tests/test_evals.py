@@ -273,6 +273,9 @@ def test_gold_sections_honour_two_part_headings_and_the_question_asked() -> None
     # Without the headings the file's sections alone decide.
     assert gold_sections(sentences, sections)[2] == {"results"}
     assert gold_sections(["Not in the abstract."], sections) == [frozenset()]
+    # Background that only sets the scene stays background.
+    scene = "To date, few trials have tested exercise."
+    assert gold_sections([scene], {"background": scene}) == [{"background"}]
 
 
 def test_case_source_takes_one_split(tmp_path: Path) -> None:

@@ -95,11 +95,12 @@ def _squash(text: str) -> str:
 # A sentence that states the study's question or aim: methodology may draw on a background
 # sentence for that (the question asked), not for the background itself.
 _ASKS = re.compile(
-    r"^(to|we (aimed|sought|set out|wanted|asked|hypothesi[sz]ed))\b"
+    r"^to (test|determine|evaluate|assess|examine|investigate|compare|describe|identify|explore"
+    r"|establish|analy[sz]e|report|measure|quantify|characteri[sz]e|clarify|estimate|develop)\b"
     r"|\b(this|the present|the current|our) (study|trial|analysis|review|work|paper)\b[^.]*?"
     r"\b(aim|design|sought|investigat|examin|evaluat|assess|compar|test|determin|explor)"
     r"|\b(aims?|objectives?|purposes?|goals?) (of (this|the present|our)|(was|is|were|are) to)\b"
-    r"|\bwe (hypothesi[sz]ed|aimed|sought)\b",
+    r"|\bwe (aimed|sought|set out|wanted|asked|hypothesi[sz]ed)\b",
     re.I,
 )
 
